@@ -1,0 +1,1 @@
+//! Concrete stores behind the `ports` traits.

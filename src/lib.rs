@@ -1,0 +1,5 @@
+//! escrowgrid: a GraphQL gateway for institutional escrow and tokenization back offices.
+
+pub mod adapters;
+pub mod domain;
+pub mod ports;

@@ -1,0 +1,452 @@
+//! Repository traits: what the service layer needs from a store, and the errors every adapter
+//! MUST return. One contract suite (`tests/it/contract`) holds each adapter to this text.
+//!
+//! The traits are object-safe (`async_trait`, `Arc<dyn Store>`) because the composition root
+//! picks the adapter at run time from `DATABASE_URL`; generics would leak the adapter type
+//! into every resolver and loader for no gain, as one virtual call is noise next to I/O.
+
+use crate::domain::model::{
+    ApiKey, Asset, AssetTemplate, AuditEvent, IdempotencyRecord, IdempotentOperation, Institution,
+    LedgerEvent, Policy, Position, PositionEvent, Timestamp,
+};
+use crate::domain::{
+    ApiKeyId, AssetId, Currency, InstitutionId, LedgerEventKind, PositionId, PositionState, Region,
+    TemplateCode, TemplateId, Vertical,
+};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Which institutions' rows a read may see. Every read takes one, so tenancy holds even where
+/// a resolver forgets to check: rows outside the scope behave exactly like missing rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    All,
+    Institution(InstitutionId),
+}
+
+impl Scope {
+    #[must_use]
+    pub fn permits(&self, institution: InstitutionId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Institution(own) => *own == institution,
+        }
+    }
+}
+
+/// `Clone` because DataLoader shares one error among every key of a failed batch.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RepoError {
+    /// The row, or a row it must refer to, does not exist within the scope.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// A version guard failed, or an idempotency key was reused with another request.
+    #[error("conflict: {message}")]
+    Conflict { message: String },
+    /// A unique constraint refused the write; `constraint` names it.
+    #[error("duplicate value violates {constraint}")]
+    Duplicate { constraint: String },
+    /// The store cannot be reached or did not answer in time; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the message is for logs only.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// Forward pagination over id order (UUID v7, hence creation order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    pub first: u32,
+    /// Only rows whose id is greater than this one.
+    pub after: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next_page: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `first + 1` rows in id order: the extra row only says more exist.
+    #[must_use]
+    pub fn from_overfetch(mut rows: Vec<T>, first: u32) -> Self {
+        let first = first as usize;
+        let has_next_page = rows.len() > first;
+        rows.truncate(first);
+        Self {
+            items: rows,
+            has_next_page,
+        }
+    }
+
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            has_next_page: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TemplateFilter {
+    pub institution_id: Option<InstitutionId>,
+    pub vertical: Option<Vertical>,
+    pub region: Option<Region>,
+    pub code: Option<TemplateCode>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AssetFilter {
+    pub institution_id: Option<InstitutionId>,
+    pub template_id: Option<TemplateId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PositionFilter {
+    pub institution_id: Option<InstitutionId>,
+    pub asset_id: Option<AssetId>,
+    pub holder_reference: Option<String>,
+    /// `Some(empty)` matches nothing.
+    pub states: Option<Vec<PositionState>>,
+    pub currency: Option<Currency>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LedgerFilter {
+    pub institution_id: Option<InstitutionId>,
+    pub position_id: Option<PositionId>,
+    pub kinds: Option<Vec<LedgerEventKind>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AuditFilter {
+    pub institution_id: Option<InstitutionId>,
+    pub action: Option<String>,
+    pub resource_id: Option<Uuid>,
+}
+
+/// The column a child list is grouped by when loading the children of many parents at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssetParent {
+    Institution,
+    Template,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PositionParent {
+    Institution,
+    Asset,
+}
+
+/// Claims an idempotency key for a write, within the write's own transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub operation: IdempotentOperation,
+    pub request_hash: String,
+}
+
+/// Everything a position creation writes, atomically.
+#[derive(Clone, Debug)]
+pub struct PositionCreation {
+    pub position: Position,
+    pub event: PositionEvent,
+    pub ledger: LedgerEvent,
+    pub audit: AuditEvent,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// Everything a lifecycle step writes, atomically. `position` is the row as it must be after
+/// the step (its `version` is `expected_version + 1`).
+#[derive(Clone, Debug)]
+pub struct PositionTransition {
+    pub expected_version: i32,
+    pub position: Position,
+    pub event: PositionEvent,
+    pub ledger: LedgerEvent,
+    pub audit: AuditEvent,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOutcome {
+    /// Written now; `event` carries its store-assigned `seq`.
+    Applied {
+        position: Position,
+        event: PositionEvent,
+    },
+    /// The idempotency key had already produced this result with the same request; nothing
+    /// was written.
+    Replayed { position: Position },
+}
+
+#[async_trait]
+pub trait InstitutionRepository: Send + Sync {
+    /// # Errors
+    /// `Duplicate` when the id exists.
+    async fn create_institution(
+        &self,
+        institution: &Institution,
+        audit: &AuditEvent,
+    ) -> RepoResult<()>;
+    /// Rows in the scope among `ids`, in no particular order; missing ids are left out.
+    async fn institutions_by_ids(
+        &self,
+        scope: Scope,
+        ids: &[InstitutionId],
+    ) -> RepoResult<Vec<Institution>>;
+    async fn list_institutions(
+        &self,
+        scope: Scope,
+        page: PageRequest,
+    ) -> RepoResult<Page<Institution>>;
+    async fn count_institutions(&self, scope: Scope) -> RepoResult<u64>;
+}
+
+#[async_trait]
+pub trait TemplateRepository: Send + Sync {
+    /// # Errors
+    /// `NotFound { entity: "institution" }` when the institution does not exist.
+    async fn create_template(&self, template: &AssetTemplate, audit: &AuditEvent)
+    -> RepoResult<()>;
+    async fn templates_by_ids(
+        &self,
+        scope: Scope,
+        ids: &[TemplateId],
+    ) -> RepoResult<Vec<AssetTemplate>>;
+    async fn list_templates(
+        &self,
+        scope: Scope,
+        filter: &TemplateFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<AssetTemplate>>;
+    async fn count_templates(&self, scope: Scope, filter: &TemplateFilter) -> RepoResult<u64>;
+    /// One page per institution (each its own `first`/`after`), in one round trip. Every
+    /// requested id is a key of the result, with an empty page when it has no rows.
+    async fn templates_by_institutions(
+        &self,
+        scope: Scope,
+        ids: &[InstitutionId],
+        filter: &TemplateFilter,
+        page: PageRequest,
+    ) -> RepoResult<HashMap<InstitutionId, Page<AssetTemplate>>>;
+    /// Every requested id is a key of the result.
+    async fn count_templates_by_institutions(
+        &self,
+        scope: Scope,
+        ids: &[InstitutionId],
+        filter: &TemplateFilter,
+    ) -> RepoResult<HashMap<InstitutionId, u64>>;
+}
+
+#[async_trait]
+pub trait AssetRepository: Send + Sync {
+    /// # Errors
+    /// `NotFound { entity: "template" }` when the template does not exist for the asset's
+    /// institution.
+    async fn create_asset(&self, asset: &Asset, audit: &AuditEvent) -> RepoResult<()>;
+    async fn assets_by_ids(&self, scope: Scope, ids: &[AssetId]) -> RepoResult<Vec<Asset>>;
+    async fn list_assets(
+        &self,
+        scope: Scope,
+        filter: &AssetFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<Asset>>;
+    async fn count_assets(&self, scope: Scope, filter: &AssetFilter) -> RepoResult<u64>;
+    /// As `templates_by_institutions`, grouped by `parent`.
+    async fn assets_by_parents(
+        &self,
+        scope: Scope,
+        parent: AssetParent,
+        ids: &[Uuid],
+        filter: &AssetFilter,
+        page: PageRequest,
+    ) -> RepoResult<HashMap<Uuid, Page<Asset>>>;
+    async fn count_assets_by_parents(
+        &self,
+        scope: Scope,
+        parent: AssetParent,
+        ids: &[Uuid],
+        filter: &AssetFilter,
+    ) -> RepoResult<HashMap<Uuid, u64>>;
+}
+
+#[async_trait]
+pub trait PositionRepository: Send + Sync {
+    /// Writes the position, its creation event, its ledger event, its audit event and the
+    /// idempotency claim in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound { entity: "asset" }` when the asset does not exist for the position's
+    /// institution; `Conflict` when the idempotency key is held by a different request (the
+    /// same request yields `Ok(Replayed)`). On any error nothing is written.
+    async fn create_position(&self, creation: PositionCreation) -> RepoResult<WriteOutcome>;
+    /// Applies a lifecycle step guarded by `expected_version`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound { entity: "position" }` when it does not exist; `Conflict` when the stored
+    /// version is not `expected_version` (another writer won) or the idempotency key is held
+    /// by a different request. On any error nothing is written.
+    async fn transition_position(&self, transition: PositionTransition)
+    -> RepoResult<WriteOutcome>;
+    async fn positions_by_ids(&self, scope: Scope, ids: &[PositionId])
+    -> RepoResult<Vec<Position>>;
+    async fn list_positions(
+        &self,
+        scope: Scope,
+        filter: &PositionFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<Position>>;
+    async fn count_positions(&self, scope: Scope, filter: &PositionFilter) -> RepoResult<u64>;
+    async fn positions_by_parents(
+        &self,
+        scope: Scope,
+        parent: PositionParent,
+        ids: &[Uuid],
+        filter: &PositionFilter,
+        page: PageRequest,
+    ) -> RepoResult<HashMap<Uuid, Page<Position>>>;
+    async fn count_positions_by_parents(
+        &self,
+        scope: Scope,
+        parent: PositionParent,
+        ids: &[Uuid],
+        filter: &PositionFilter,
+    ) -> RepoResult<HashMap<Uuid, u64>>;
+    /// Whole histories, oldest first (by version). Every requested id is a key.
+    async fn events_by_positions(
+        &self,
+        scope: Scope,
+        ids: &[PositionId],
+    ) -> RepoResult<HashMap<PositionId, Vec<PositionEvent>>>;
+    async fn find_idempotency(
+        &self,
+        institution: InstitutionId,
+        key: &str,
+    ) -> RepoResult<Option<IdempotencyRecord>>;
+}
+
+#[async_trait]
+pub trait LedgerRepository: Send + Sync {
+    /// Oldest first. Every requested id is a key.
+    async fn ledger_by_positions(
+        &self,
+        scope: Scope,
+        ids: &[PositionId],
+    ) -> RepoResult<HashMap<PositionId, Vec<LedgerEvent>>>;
+    async fn list_ledger(
+        &self,
+        scope: Scope,
+        filter: &LedgerFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<LedgerEvent>>;
+    async fn count_ledger(&self, scope: Scope, filter: &LedgerFilter) -> RepoResult<u64>;
+}
+
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Records an attempt that wrote nothing else (a refused or unauthenticated call).
+    async fn record_audit(&self, audit: &AuditEvent) -> RepoResult<()>;
+    /// With `Scope::Institution`, only events of that institution.
+    async fn list_audit(
+        &self,
+        scope: Scope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<AuditEvent>>;
+    async fn count_audit(&self, scope: Scope, filter: &AuditFilter) -> RepoResult<u64>;
+}
+
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// # Errors
+    /// `NotFound { entity: "institution" }`; `Duplicate` when the hash exists.
+    async fn create_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> RepoResult<()>;
+    /// Authentication lookup; unscoped because the caller is not known yet. Returns revoked
+    /// keys too: the caller decides.
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> RepoResult<Option<ApiKey>>;
+    async fn api_keys_by_ids(&self, scope: Scope, ids: &[ApiKeyId]) -> RepoResult<Vec<ApiKey>>;
+    /// Sets `revoked_at` unless already set, and returns the key as stored.
+    ///
+    /// # Errors
+    /// `NotFound { entity: "api key" }` when it does not exist within the scope.
+    async fn revoke_api_key(
+        &self,
+        scope: Scope,
+        id: ApiKeyId,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> RepoResult<ApiKey>;
+    /// Oldest first. Every requested id is a key.
+    async fn api_keys_by_institutions(
+        &self,
+        scope: Scope,
+        ids: &[InstitutionId],
+    ) -> RepoResult<HashMap<InstitutionId, Vec<ApiKey>>>;
+}
+
+#[async_trait]
+pub trait PolicyRepository: Send + Sync {
+    /// Inserts, or replaces the rules of the existing (institution, region) policy keeping its
+    /// id and `created_at`; returns the policy as stored.
+    ///
+    /// # Errors
+    /// `NotFound { entity: "institution" }`.
+    async fn upsert_policy(&self, policy: &Policy, audit: &AuditEvent) -> RepoResult<Policy>;
+    async fn policy_for(
+        &self,
+        scope: Scope,
+        institution: InstitutionId,
+        region: Region,
+    ) -> RepoResult<Option<Policy>>;
+    /// Ordered by region. Every requested id is a key.
+    async fn policies_by_institutions(
+        &self,
+        scope: Scope,
+        ids: &[InstitutionId],
+    ) -> RepoResult<HashMap<InstitutionId, Vec<Policy>>>;
+}
+
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
+    /// # Errors
+    /// `Unavailable` when the store does not answer.
+    async fn ping(&self) -> RepoResult<()>;
+    /// Statements (PostgreSQL) or repository calls (memory) executed so far; lets tests and
+    /// benchmarks see that nested reads cost round trips per level, not per row.
+    fn statements_executed(&self) -> u64;
+}
+
+/// Everything the service layer needs from one store.
+pub trait Store:
+    InstitutionRepository
+    + TemplateRepository
+    + AssetRepository
+    + PositionRepository
+    + LedgerRepository
+    + AuditRepository
+    + ApiKeyRepository
+    + PolicyRepository
+    + StoreHealth
+{
+}
+
+impl<T> Store for T where
+    T: InstitutionRepository
+        + TemplateRepository
+        + AssetRepository
+        + PositionRepository
+        + LedgerRepository
+        + AuditRepository
+        + ApiKeyRepository
+        + PolicyRepository
+        + StoreHealth
+{
+}
