@@ -3,3 +3,4 @@
 pub mod adapters;
 pub mod domain;
 pub mod ports;
+pub mod service;

@@ -1,0 +1,76 @@
+//! Building audit events, and recording the attempts that were refused.
+
+use super::Services;
+use super::error::ServiceError;
+use super::viewer::RequestContext;
+use crate::domain::model::{self, AuditEvent, AuditOutcome, JsonObject};
+use crate::domain::{AuditEventId, InstitutionId};
+use uuid::Uuid;
+
+/// What an audited action touched.
+pub(super) struct AuditSubject {
+    pub(super) action: &'static str,
+    pub(super) institution_id: Option<InstitutionId>,
+    pub(super) resource_type: &'static str,
+    pub(super) resource_id: Option<Uuid>,
+}
+
+pub(super) fn audit_event(
+    ctx: &RequestContext,
+    subject: AuditSubject,
+    outcome: AuditOutcome,
+    payload: JsonObject,
+) -> AuditEvent {
+    AuditEvent {
+        id: AuditEventId::new(),
+        at: model::now(),
+        action: subject.action.to_owned(),
+        outcome,
+        api_key_id: ctx.viewer.api_key_id,
+        institution_id: subject.institution_id.or(ctx.viewer.institution_id),
+        resource_type: Some(subject.resource_type.to_owned()),
+        resource_id: subject.resource_id,
+        request_id: ctx.request_id.clone(),
+        payload,
+    }
+}
+
+impl Services {
+    /// Records a FORBIDDEN attempt before returning its error, so refusals leave a trail.
+    /// A failure to record is logged, not returned: the caller must still get FORBIDDEN.
+    pub(super) async fn refuse(
+        &self,
+        ctx: &RequestContext,
+        subject: AuditSubject,
+        error: ServiceError,
+    ) -> ServiceError {
+        if let ServiceError::Forbidden(reason) = &error {
+            let mut payload = JsonObject::new();
+            payload.insert("reason".into(), reason.clone().into());
+            let event = audit_event(ctx, subject, AuditOutcome::Forbidden, payload);
+            if let Err(store_error) = self.store.record_audit(&event).await {
+                tracing::error!(%store_error, "could not record a forbidden attempt");
+            }
+        }
+        error
+    }
+
+    /// Records a request that came without a valid key (the HTTP layer calls this).
+    pub async fn record_unauthenticated(&self, request_id: Option<String>, action: &str) {
+        let event = AuditEvent {
+            id: AuditEventId::new(),
+            at: model::now(),
+            action: action.to_owned(),
+            outcome: AuditOutcome::Unauthenticated,
+            api_key_id: None,
+            institution_id: None,
+            resource_type: None,
+            resource_id: None,
+            request_id,
+            payload: JsonObject::new(),
+        };
+        if let Err(store_error) = self.store.record_audit(&event).await {
+            tracing::error!(%store_error, "could not record an unauthenticated attempt");
+        }
+    }
+}
