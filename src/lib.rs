@@ -2,5 +2,6 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod graphql;
 pub mod ports;
 pub mod service;

@@ -1,0 +1,176 @@
+//! Relay connections: opaque cursors, `first`/`after` checks, and `totalCount` computed only
+//! when asked for (through the same batching as the rows).
+
+use super::context::{loaders, request_context, services};
+use super::error::{GqlResult, OrGraphqlError as _, bad_input};
+use super::loaders::{ChildCount, OfInstitution};
+use crate::ports::{
+    AssetFilter, AssetParent, AuditFilter, LedgerFilter, PageRequest, PositionFilter,
+    PositionParent, TemplateFilter,
+};
+use async_graphql::{Context, SimpleObject};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+pub(crate) const DEFAULT_FIRST: i32 = 50;
+pub(crate) const MAX_FIRST: i32 = 500;
+
+/// Cursors are opaque so clients cannot build them, and we can change what they hold.
+pub(crate) fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub(crate) fn decode_cursor(cursor: &str, field: &str) -> GqlResult<Uuid> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| bad_input(field, "is not a cursor this API issued"))
+}
+
+/// # Errors
+/// BAD_USER_INPUT for `first` outside 0..=500 or a foreign `after`.
+pub(crate) fn page_request(first: Option<i32>, after: Option<&str>) -> GqlResult<PageRequest> {
+    let first = first.unwrap_or(DEFAULT_FIRST);
+    if !(0..=MAX_FIRST).contains(&first) {
+        return Err(bad_input(
+            "first",
+            &format!("must be between 0 and {MAX_FIRST}"),
+        ));
+    }
+    let after = after
+        .map(|cursor| decode_cursor(cursor, "after"))
+        .transpose()?;
+    Ok(PageRequest {
+        first: first.unsigned_abs(),
+        after,
+    })
+}
+
+/// Relay page metadata. Pagination is forward only; `hasPreviousPage` says whether `after`
+/// skipped anything.
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct PageInfo {
+    /// More rows follow `endCursor`.
+    pub(crate) has_next_page: bool,
+    /// Rows precede `startCursor` (the request gave `after`).
+    pub(crate) has_previous_page: bool,
+    /// Cursor of the first edge, if any.
+    pub(crate) start_cursor: Option<String>,
+    /// Cursor of the last edge, if any; pass it as `after` for the next page.
+    pub(crate) end_cursor: Option<String>,
+}
+
+/// What `totalCount` counts: the same filter and parent as the rows, without the page.
+#[derive(Clone, Debug)]
+pub(crate) enum TotalCount {
+    Institutions,
+    Templates(TemplateFilter),
+    Assets(AssetFilter),
+    Positions(PositionFilter),
+    Ledger(LedgerFilter),
+    Audit(AuditFilter),
+    TemplatesOf(ChildCount<OfInstitution, TemplateFilter>),
+    AssetsOf(ChildCount<AssetParent, AssetFilter>),
+    PositionsOf(ChildCount<PositionParent, PositionFilter>),
+}
+
+impl TotalCount {
+    pub(crate) async fn resolve(&self, ctx: &Context<'_>) -> GqlResult<i32> {
+        let scope = request_context(ctx)?.viewer.scope();
+        let store = services(ctx)?.store();
+        let count = match self {
+            Self::Institutions => store.count_institutions(scope).await.gql()?,
+            Self::Templates(filter) => store.count_templates(scope, filter).await.gql()?,
+            Self::Assets(filter) => store.count_assets(scope, filter).await.gql()?,
+            Self::Positions(filter) => store.count_positions(scope, filter).await.gql()?,
+            Self::Ledger(filter) => store.count_ledger(scope, filter).await.gql()?,
+            Self::Audit(filter) => store.count_audit(scope, filter).await.gql()?,
+            Self::TemplatesOf(key) => loaders(ctx)?
+                .load_one(key.clone())
+                .await
+                .gql()?
+                .unwrap_or(0),
+            Self::AssetsOf(key) => loaders(ctx)?
+                .load_one(key.clone())
+                .await
+                .gql()?
+                .unwrap_or(0),
+            Self::PositionsOf(key) => loaders(ctx)?
+                .load_one(key.clone())
+                .await
+                .gql()?
+                .unwrap_or(0),
+        };
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+}
+
+/// Declares `<Name>Connection` and `<Name>Edge` over a node type built from a domain record.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ident, $record:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub(crate) struct $connection {
+            pub(crate) page: $crate::ports::Page<$record>,
+            pub(crate) after: Option<uuid::Uuid>,
+            pub(crate) total: $crate::graphql::connection::TotalCount,
+        }
+
+        #[async_graphql::Object]
+        #[doc = $doc]
+        impl $connection {
+            /// The rows of this page with their cursors, oldest first.
+            async fn edges(&self) -> Vec<$edge> {
+                self.page
+                    .items
+                    .iter()
+                    .map(|record| $edge($node(record.clone())))
+                    .collect()
+            }
+
+            /// The rows of this page, oldest first (the edges' nodes, for clients that need no cursors).
+            async fn nodes(&self) -> Vec<$node> {
+                self.page.items.iter().cloned().map($node).collect()
+            }
+
+            /// Where this page sits in the whole list.
+            async fn page_info(&self) -> $crate::graphql::connection::PageInfo {
+                let cursor =
+                    |record: &$record| $crate::graphql::connection::encode_cursor(record.id.into());
+                $crate::graphql::connection::PageInfo {
+                    has_next_page: self.page.has_next_page,
+                    has_previous_page: self.after.is_some(),
+                    start_cursor: self.page.items.first().map(cursor),
+                    end_cursor: self.page.items.last().map(cursor),
+                }
+            }
+
+            /// How many rows match, across all pages.
+            async fn total_count(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<i32> {
+                self.total.resolve(ctx).await
+            }
+        }
+
+        /// One row of a connection with its cursor.
+        pub(crate) struct $edge(pub(crate) $node);
+
+        #[async_graphql::Object]
+        impl $edge {
+            /// Pass as `after` to continue after this row.
+            async fn cursor(&self) -> String {
+                $crate::graphql::connection::encode_cursor(self.0.0.id.into())
+            }
+
+            /// The row.
+            async fn node(&self) -> &$node {
+                &self.0
+            }
+        }
+    };
+}
+
+pub(crate) use connection;

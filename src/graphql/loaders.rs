@@ -1,0 +1,400 @@
+//! DataLoaders: every nested field loads through here, so a nested query costs one store
+//! round trip per level and key kind, however many rows each level returns.
+
+use crate::domain::model::{
+    ApiKey, Asset, AssetTemplate, Institution, LedgerEvent, Policy, Position, PositionEvent,
+};
+use crate::domain::{AssetId, InstitutionId, PositionId, TemplateId};
+use crate::ports::{
+    AssetFilter, AssetParent, Page, PageRequest, PositionFilter, PositionParent, RepoError, Scope,
+    Store, TemplateFilter,
+};
+use async_graphql::dataloader::{DataLoader, Loader};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The nested contract query asks for 10×20×20 positions; their events are one batch only if
+/// the batch may hold all 4 000 keys (the default caps it at 1 000).
+const MAX_BATCH: usize = 20_000;
+
+/// One request's loader: its scope is the caller's, so batching never mixes tenants.
+pub(crate) struct StoreLoader {
+    store: Arc<dyn Store>,
+    scope: Scope,
+}
+
+pub(crate) type Loaders = DataLoader<StoreLoader>;
+
+pub(crate) fn new_loaders(store: Arc<dyn Store>, scope: Scope) -> Loaders {
+    DataLoader::new(StoreLoader { store, scope }, tokio::spawn).max_batch_size(MAX_BATCH)
+}
+
+fn by_id<K: Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V> {
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+impl Loader<InstitutionId> for StoreLoader {
+    type Value = Institution;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[InstitutionId],
+    ) -> Result<HashMap<InstitutionId, Institution>, RepoError> {
+        Ok(by_id(
+            self.store.institutions_by_ids(self.scope, keys).await?,
+            |row| row.id,
+        ))
+    }
+}
+
+impl Loader<TemplateId> for StoreLoader {
+    type Value = AssetTemplate;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[TemplateId],
+    ) -> Result<HashMap<TemplateId, AssetTemplate>, RepoError> {
+        Ok(by_id(
+            self.store.templates_by_ids(self.scope, keys).await?,
+            |row| row.id,
+        ))
+    }
+}
+
+impl Loader<AssetId> for StoreLoader {
+    type Value = Asset;
+    type Error = RepoError;
+
+    async fn load(&self, keys: &[AssetId]) -> Result<HashMap<AssetId, Asset>, RepoError> {
+        Ok(by_id(
+            self.store.assets_by_ids(self.scope, keys).await?,
+            |row| row.id,
+        ))
+    }
+}
+
+impl Loader<PositionId> for StoreLoader {
+    type Value = Position;
+    type Error = RepoError;
+
+    async fn load(&self, keys: &[PositionId]) -> Result<HashMap<PositionId, Position>, RepoError> {
+        Ok(by_id(
+            self.store.positions_by_ids(self.scope, keys).await?,
+            |row| row.id,
+        ))
+    }
+}
+
+/// A position's whole lifecycle history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct EventsOf(pub(crate) PositionId);
+
+impl Loader<EventsOf> for StoreLoader {
+    type Value = Vec<PositionEvent>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[EventsOf],
+    ) -> Result<HashMap<EventsOf, Vec<PositionEvent>>, RepoError> {
+        let ids: Vec<PositionId> = keys.iter().map(|key| key.0).collect();
+        let events = self.store.events_by_positions(self.scope, &ids).await?;
+        Ok(events
+            .into_iter()
+            .map(|(id, rows)| (EventsOf(id), rows))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LedgerOf(pub(crate) PositionId);
+
+impl Loader<LedgerOf> for StoreLoader {
+    type Value = Vec<LedgerEvent>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[LedgerOf],
+    ) -> Result<HashMap<LedgerOf, Vec<LedgerEvent>>, RepoError> {
+        let ids: Vec<PositionId> = keys.iter().map(|key| key.0).collect();
+        let events = self.store.ledger_by_positions(self.scope, &ids).await?;
+        Ok(events
+            .into_iter()
+            .map(|(id, rows)| (LedgerOf(id), rows))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KeysOf(pub(crate) InstitutionId);
+
+impl Loader<KeysOf> for StoreLoader {
+    type Value = Vec<ApiKey>;
+    type Error = RepoError;
+
+    async fn load(&self, keys: &[KeysOf]) -> Result<HashMap<KeysOf, Vec<ApiKey>>, RepoError> {
+        let ids: Vec<InstitutionId> = keys.iter().map(|key| key.0).collect();
+        let rows = self
+            .store
+            .api_keys_by_institutions(self.scope, &ids)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, rows)| (KeysOf(id), rows))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PoliciesOf(pub(crate) InstitutionId);
+
+impl Loader<PoliciesOf> for StoreLoader {
+    type Value = Vec<Policy>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[PoliciesOf],
+    ) -> Result<HashMap<PoliciesOf, Vec<Policy>>, RepoError> {
+        let ids: Vec<InstitutionId> = keys.iter().map(|key| key.0).collect();
+        let rows = self
+            .store
+            .policies_by_institutions(self.scope, &ids)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, rows)| (PoliciesOf(id), rows))
+            .collect())
+    }
+}
+
+/// One page of children of one parent. Keys that share (kind, filter, page) go to the store
+/// together: sibling fields of a nested query always do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ChildPage<P, F> {
+    pub(crate) kind: P,
+    pub(crate) parent: Uuid,
+    pub(crate) filter: F,
+    pub(crate) page: PageRequest,
+}
+
+/// How many children one parent has under a filter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ChildCount<P, F> {
+    pub(crate) kind: P,
+    pub(crate) parent: Uuid,
+    pub(crate) filter: F,
+}
+
+/// Template lists only hang off institutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct OfInstitution;
+
+fn group_pages<P: Copy + Eq + Hash, F: Clone + Eq + Hash>(
+    keys: &[ChildPage<P, F>],
+) -> HashMap<(P, F, PageRequest), Vec<Uuid>> {
+    let mut groups: HashMap<(P, F, PageRequest), Vec<Uuid>> = HashMap::new();
+    for key in keys {
+        groups
+            .entry((key.kind, key.filter.clone(), key.page))
+            .or_default()
+            .push(key.parent);
+    }
+    groups
+}
+
+fn group_counts<P: Copy + Eq + Hash, F: Clone + Eq + Hash>(
+    keys: &[ChildCount<P, F>],
+) -> HashMap<(P, F), Vec<Uuid>> {
+    let mut groups: HashMap<(P, F), Vec<Uuid>> = HashMap::new();
+    for key in keys {
+        groups
+            .entry((key.kind, key.filter.clone()))
+            .or_default()
+            .push(key.parent);
+    }
+    groups
+}
+
+impl Loader<ChildPage<OfInstitution, TemplateFilter>> for StoreLoader {
+    type Value = Page<AssetTemplate>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildPage<OfInstitution, TemplateFilter>],
+    ) -> Result<HashMap<ChildPage<OfInstitution, TemplateFilter>, Page<AssetTemplate>>, RepoError>
+    {
+        let mut loaded = HashMap::new();
+        for ((kind, filter, page), parents) in group_pages(keys) {
+            let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
+            let pages = self
+                .store
+                .templates_by_institutions(self.scope, &ids, &filter, page)
+                .await?;
+            for (parent, rows) in pages {
+                let key = ChildPage {
+                    kind,
+                    parent: parent.0,
+                    filter: filter.clone(),
+                    page,
+                };
+                loaded.insert(key, rows);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<ChildCount<OfInstitution, TemplateFilter>> for StoreLoader {
+    type Value = u64;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildCount<OfInstitution, TemplateFilter>],
+    ) -> Result<HashMap<ChildCount<OfInstitution, TemplateFilter>, u64>, RepoError> {
+        let mut loaded = HashMap::new();
+        for ((kind, filter), parents) in group_counts(keys) {
+            let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
+            let counts = self
+                .store
+                .count_templates_by_institutions(self.scope, &ids, &filter)
+                .await?;
+            for (parent, count) in counts {
+                loaded.insert(
+                    ChildCount {
+                        kind,
+                        parent: parent.0,
+                        filter: filter.clone(),
+                    },
+                    count,
+                );
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<ChildPage<AssetParent, AssetFilter>> for StoreLoader {
+    type Value = Page<Asset>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildPage<AssetParent, AssetFilter>],
+    ) -> Result<HashMap<ChildPage<AssetParent, AssetFilter>, Page<Asset>>, RepoError> {
+        let mut loaded = HashMap::new();
+        for ((kind, filter, page), parents) in group_pages(keys) {
+            let pages = self
+                .store
+                .assets_by_parents(self.scope, kind, &parents, &filter, page)
+                .await?;
+            for (parent, rows) in pages {
+                loaded.insert(
+                    ChildPage {
+                        kind,
+                        parent,
+                        filter: filter.clone(),
+                        page,
+                    },
+                    rows,
+                );
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<ChildCount<AssetParent, AssetFilter>> for StoreLoader {
+    type Value = u64;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildCount<AssetParent, AssetFilter>],
+    ) -> Result<HashMap<ChildCount<AssetParent, AssetFilter>, u64>, RepoError> {
+        let mut loaded = HashMap::new();
+        for ((kind, filter), parents) in group_counts(keys) {
+            let counts = self
+                .store
+                .count_assets_by_parents(self.scope, kind, &parents, &filter)
+                .await?;
+            for (parent, count) in counts {
+                loaded.insert(
+                    ChildCount {
+                        kind,
+                        parent,
+                        filter: filter.clone(),
+                    },
+                    count,
+                );
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<ChildPage<PositionParent, PositionFilter>> for StoreLoader {
+    type Value = Page<Position>;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildPage<PositionParent, PositionFilter>],
+    ) -> Result<HashMap<ChildPage<PositionParent, PositionFilter>, Page<Position>>, RepoError> {
+        let mut loaded = HashMap::new();
+        for ((kind, filter, page), parents) in group_pages(keys) {
+            let pages = self
+                .store
+                .positions_by_parents(self.scope, kind, &parents, &filter, page)
+                .await?;
+            for (parent, rows) in pages {
+                loaded.insert(
+                    ChildPage {
+                        kind,
+                        parent,
+                        filter: filter.clone(),
+                        page,
+                    },
+                    rows,
+                );
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<ChildCount<PositionParent, PositionFilter>> for StoreLoader {
+    type Value = u64;
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[ChildCount<PositionParent, PositionFilter>],
+    ) -> Result<HashMap<ChildCount<PositionParent, PositionFilter>, u64>, RepoError> {
+        let mut loaded = HashMap::new();
+        for ((kind, filter), parents) in group_counts(keys) {
+            let counts = self
+                .store
+                .count_positions_by_parents(self.scope, kind, &parents, &filter)
+                .await?;
+            for (parent, count) in counts {
+                loaded.insert(
+                    ChildCount {
+                        kind,
+                        parent,
+                        filter: filter.clone(),
+                    },
+                    count,
+                );
+            }
+        }
+        Ok(loaded)
+    }
+}

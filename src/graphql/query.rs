@@ -1,0 +1,188 @@
+//! `Query`: point reads through the loaders, lists straight from the store, all scoped.
+
+use super::connection::{TotalCount, page_request};
+use super::context::{loaders, request_context, services};
+use super::error::{GqlResult, OrGraphqlError as _};
+use super::scalars::parse_id;
+use super::types::*;
+use crate::domain::{AssetId, InstitutionId, PositionId, TemplateId};
+use async_graphql::{Context, ID, Object};
+
+#[derive(Default)]
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// The caller: its role and institution.
+    async fn viewer(&self, ctx: &Context<'_>) -> GqlResult<ViewerNode> {
+        Ok(ViewerNode(request_context(ctx)?.viewer))
+    }
+
+    /// One institution; null when missing or not the caller's.
+    async fn institution(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<InstitutionNode>> {
+        let id: InstitutionId = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(InstitutionNode))
+    }
+
+    /// Institutions, oldest first: all for the root key, the caller's own otherwise.
+    async fn institutions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<InstitutionConnection> {
+        let scope = request_context(ctx)?.viewer.scope();
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_institutions(scope, page)
+            .await
+            .gql()?;
+        Ok(InstitutionConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Institutions,
+        })
+    }
+
+    /// One asset template; null when missing or not the caller's.
+    async fn asset_template(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> GqlResult<Option<AssetTemplateNode>> {
+        let id: TemplateId = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?
+            .load_one(id)
+            .await
+            .gql()?
+            .map(AssetTemplateNode))
+    }
+
+    /// Asset templates, oldest first.
+    async fn asset_templates(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AssetTemplateFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<AssetTemplateConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_templates(viewer.scope(), &filter, page)
+            .await
+            .gql()?;
+        Ok(AssetTemplateConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Templates(filter),
+        })
+    }
+
+    /// One asset; null when missing or not the caller's.
+    async fn asset(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<AssetNode>> {
+        let id: AssetId = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(AssetNode))
+    }
+
+    /// Assets, oldest first.
+    async fn assets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AssetFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<AssetConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_assets(viewer.scope(), &filter, page)
+            .await
+            .gql()?;
+        Ok(AssetConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Assets(filter),
+        })
+    }
+
+    /// One position; null when missing or not the caller's.
+    async fn position(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<PositionNode>> {
+        let id: PositionId = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(PositionNode))
+    }
+
+    /// Positions, oldest first.
+    async fn positions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PositionFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<PositionConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_positions(viewer.scope(), &filter, page)
+            .await
+            .gql()?;
+        Ok(PositionConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Positions(filter),
+        })
+    }
+
+    /// Ledger entries, oldest first.
+    async fn ledger_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<LedgerEventFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<LedgerEventConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_ledger(viewer.scope(), &filter, page)
+            .await
+            .gql()?;
+        Ok(LedgerEventConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Ledger(filter),
+        })
+    }
+
+    /// Audit events, oldest first: all for the root key, the caller's institution's otherwise.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditEventFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<AuditEventConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = services(ctx)?
+            .store()
+            .list_audit(viewer.scope(), &filter, page)
+            .await
+            .gql()?;
+        Ok(AuditEventConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::Audit(filter),
+        })
+    }
+}

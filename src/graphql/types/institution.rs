@@ -1,0 +1,243 @@
+//! `Institution` and its `Policy`.
+
+use super::enums::{Region, Vertical};
+use super::filters::{AssetFilter, AssetTemplateFilter, PositionFilter};
+use super::keys::ApiKeyNode;
+use super::load_required;
+use super::position::PositionConnection;
+use super::template_asset::{AssetConnection, AssetTemplateConnection};
+use crate::domain::model::{Institution, Policy};
+use crate::graphql::connection::{TotalCount, connection, page_request};
+use crate::graphql::context::{loaders, request_context};
+use crate::graphql::error::{GqlResult, OrGraphqlError as _};
+use crate::graphql::loaders::{ChildCount, ChildPage, KeysOf, OfInstitution, PoliciesOf};
+use crate::graphql::scalars::{DateTime, DecimalText, to_id};
+use crate::ports::{AssetParent, Page, PositionParent};
+use async_graphql::{Context, ID, Object, SimpleObject};
+
+/// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
+pub(crate) struct InstitutionNode(pub(crate) Institution);
+
+connection!(
+    InstitutionConnection,
+    InstitutionEdge,
+    InstitutionNode,
+    Institution,
+    "A page of institutions."
+);
+
+#[Object(name = "Institution")]
+impl InstitutionNode {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Regions it operates in; templates must use one of them.
+    async fn regions(&self) -> Vec<Region> {
+        self.0.regions.iter().copied().map(Into::into).collect()
+    }
+
+    /// Verticals it operates in; when any are listed, templates must use one of them.
+    async fn verticals(&self) -> Vec<Vertical> {
+        self.0.verticals.iter().copied().map(Into::into).collect()
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.0.updated_at)
+    }
+
+    /// Its asset templates, oldest first.
+    async fn asset_templates(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AssetTemplateFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<AssetTemplateConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let key = ChildPage {
+            kind: OfInstitution,
+            parent: self.0.id.0,
+            filter: filter.clone(),
+            page,
+        };
+        let rows = loaders(ctx)?
+            .load_one(key)
+            .await
+            .gql()?
+            .unwrap_or_else(Page::empty);
+        Ok(AssetTemplateConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::TemplatesOf(ChildCount {
+                kind: OfInstitution,
+                parent: self.0.id.0,
+                filter,
+            }),
+        })
+    }
+
+    /// Its assets, oldest first.
+    async fn assets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AssetFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<AssetConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let kind = AssetParent::Institution;
+        let key = ChildPage {
+            kind,
+            parent: self.0.id.0,
+            filter: filter.clone(),
+            page,
+        };
+        let rows = loaders(ctx)?
+            .load_one(key)
+            .await
+            .gql()?
+            .unwrap_or_else(Page::empty);
+        Ok(AssetConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::AssetsOf(ChildCount {
+                kind,
+                parent: self.0.id.0,
+                filter,
+            }),
+        })
+    }
+
+    /// Its positions across all assets, oldest first.
+    async fn positions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PositionFilter>,
+        #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
+        #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
+    ) -> GqlResult<PositionConnection> {
+        let viewer = request_context(ctx)?.viewer;
+        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let page = page_request(first, after.as_deref())?;
+        let kind = PositionParent::Institution;
+        let key = ChildPage {
+            kind,
+            parent: self.0.id.0,
+            filter: filter.clone(),
+            page,
+        };
+        let rows = loaders(ctx)?
+            .load_one(key)
+            .await
+            .gql()?
+            .unwrap_or_else(Page::empty);
+        Ok(PositionConnection {
+            page: rows,
+            after: page.after,
+            total: TotalCount::PositionsOf(ChildCount {
+                kind,
+                parent: self.0.id.0,
+                filter,
+            }),
+        })
+    }
+
+    /// Its position policies, one per region at most.
+    async fn policies(&self, ctx: &Context<'_>) -> GqlResult<Vec<PolicyNode>> {
+        let rows = loaders(ctx)?.load_one(PoliciesOf(self.0.id)).await.gql()?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(PolicyNode)
+            .collect())
+    }
+
+    /// Its position policy for one region, if it set one.
+    async fn policy(&self, ctx: &Context<'_>, region: Region) -> GqlResult<Option<PolicyNode>> {
+        let region: crate::domain::Region = region.into();
+        let rows = loaders(ctx)?.load_one(PoliciesOf(self.0.id)).await.gql()?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .find(|policy| policy.region == region)
+            .map(PolicyNode))
+    }
+
+    /// Its API keys, revoked ones included (never their tokens).
+    async fn api_keys(&self, ctx: &Context<'_>) -> GqlResult<Vec<ApiKeyNode>> {
+        let rows = loaders(ctx)?.load_one(KeysOf(self.0.id)).await.gql()?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(ApiKeyNode)
+            .collect())
+    }
+}
+
+/// Bounds an institution puts on new positions in one region.
+pub(crate) struct PolicyNode(pub(crate) Policy);
+
+/// Limits on new positions.
+#[derive(SimpleObject)]
+#[graphql(name = "PolicyPositionRules")]
+pub(crate) struct PolicyPositionRules {
+    /// Smallest amount a new position may have.
+    min_amount: Option<DecimalText>,
+    /// Largest amount a new position may have.
+    max_amount: Option<DecimalText>,
+    /// ISO 4217 currencies new positions may use; null allows any.
+    allowed_currencies: Option<Vec<String>>,
+}
+
+#[Object(name = "Policy")]
+impl PolicyNode {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
+        load_required(ctx, self.0.institution_id, "institution")
+            .await
+            .map(InstitutionNode)
+    }
+
+    /// The region whose new positions it bounds.
+    async fn region(&self) -> Region {
+        self.0.region.into()
+    }
+
+    /// The bounds on new positions.
+    async fn position(&self) -> PolicyPositionRules {
+        let rules = &self.0.rules;
+        PolicyPositionRules {
+            min_amount: rules.min_amount.map(|amount| amount.value().into()),
+            max_amount: rules.max_amount.map(|amount| amount.value().into()),
+            allowed_currencies: rules
+                .allowed_currencies
+                .as_ref()
+                .map(|codes| codes.iter().map(|code| code.as_str().to_owned()).collect()),
+        }
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.0.updated_at)
+    }
+}

@@ -1,0 +1,228 @@
+//! `Position`, its lifecycle `PositionEvent`s and its `LedgerEvent`s.
+
+use super::enums::{LedgerEventKind, PositionState};
+use super::institution::InstitutionNode;
+use super::load_required;
+use super::template_asset::AssetNode;
+use crate::domain::lifecycle::allowed_transitions;
+use crate::domain::model::{LedgerEvent, Position, PositionEvent};
+use crate::graphql::connection::connection;
+use crate::graphql::context::loaders;
+use crate::graphql::error::{GqlResult, OrGraphqlError as _};
+use crate::graphql::loaders::{EventsOf, LedgerOf};
+use crate::graphql::scalars::{DateTime, DecimalText, Json, to_id};
+use async_graphql::{Context, ID, Object};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A holder's claim of an exact amount on an asset, moving through its lifecycle.
+pub(crate) struct PositionNode(pub(crate) Position);
+
+connection!(
+    PositionConnection,
+    PositionEdge,
+    PositionNode,
+    Position,
+    "A page of positions."
+);
+
+#[Object(name = "Position")]
+impl PositionNode {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
+        load_required(ctx, self.0.institution_id, "institution")
+            .await
+            .map(InstitutionNode)
+    }
+
+    async fn asset(&self, ctx: &Context<'_>) -> GqlResult<AssetNode> {
+        load_required(ctx, self.0.asset_id, "asset")
+            .await
+            .map(AssetNode)
+    }
+
+    /// The holder's reference in the institution's own systems.
+    async fn holder_reference(&self) -> &str {
+        &self.0.holder_reference
+    }
+
+    /// ISO 4217 code, equal to the template's `config.currency`.
+    async fn currency(&self) -> &str {
+        self.0.currency.as_str()
+    }
+
+    /// The claim's total amount.
+    async fn amount(&self) -> DecimalText {
+        self.0.amount.into()
+    }
+
+    /// How much of `amount` has been released so far.
+    async fn released_amount(&self) -> DecimalText {
+        self.0.released_amount.into()
+    }
+
+    async fn state(&self) -> PositionState {
+        self.0.state.into()
+    }
+
+    /// Starts at 1 and grows by one with every lifecycle event; pass it as
+    /// `expectedVersion` to make a transition fail with CONFLICT if anything moved meanwhile.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// An optional reference given at creation.
+    async fn external_reference(&self) -> Option<&str> {
+        self.0.external_reference.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.0.updated_at)
+    }
+
+    /// The whole lifecycle history, oldest first, starting with the creation event.
+    async fn events(&self, ctx: &Context<'_>) -> GqlResult<Vec<PositionEventNode>> {
+        let rows = loaders(ctx)?.load_one(EventsOf(self.0.id)).await.gql()?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(PositionEventNode)
+            .collect())
+    }
+
+    /// The states it may move to now.
+    async fn allowed_transitions(&self) -> Vec<PositionState> {
+        allowed_transitions(self.0.state)
+            .iter()
+            .copied()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// Its ledger entries, oldest first.
+    async fn ledger_events(&self, ctx: &Context<'_>) -> GqlResult<Vec<LedgerEventNode>> {
+        let rows = loaders(ctx)?.load_one(LedgerOf(self.0.id)).await.gql()?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(LedgerEventNode)
+            .collect())
+    }
+}
+
+/// One immutable lifecycle step of a position.
+pub(crate) struct PositionEventNode(pub(crate) PositionEvent);
+
+/// The durable identity of an event for resuming a subscription: position and version fix
+/// the event, the store's sequence number orders it globally.
+pub(crate) fn event_cursor(event: &PositionEvent) -> String {
+    let mut bytes = Vec::with_capacity(28);
+    bytes.extend_from_slice(event.position_id.0.as_bytes());
+    bytes.extend_from_slice(&event.version.to_be_bytes());
+    bytes.extend_from_slice(&event.seq.to_be_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[Object(name = "PositionEvent")]
+impl PositionEventNode {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Opaque; pass as `after` to `Subscription.positionEvents` to resume after this event.
+    async fn cursor(&self) -> String {
+        event_cursor(&self.0)
+    }
+
+    async fn position(&self, ctx: &Context<'_>) -> GqlResult<PositionNode> {
+        load_required(ctx, self.0.position_id, "position")
+            .await
+            .map(PositionNode)
+    }
+
+    /// The state before; null for the creation event.
+    async fn from_state(&self) -> Option<PositionState> {
+        self.0.from_state.map(Into::into)
+    }
+
+    async fn to_state(&self) -> PositionState {
+        self.0.to_state.into()
+    }
+
+    /// Why, as given by the caller.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+
+    /// Free-form JSON object given by the caller.
+    async fn metadata(&self) -> Option<Json> {
+        self.0.metadata.as_ref().map(Json::object)
+    }
+
+    /// Money released by this step (RELEASED releases the remainder).
+    async fn release_amount(&self) -> Option<DecimalText> {
+        self.0.release_amount.map(Into::into)
+    }
+
+    /// The position's version after this step.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+}
+
+/// An immutable ledger entry for a position's creation or state change.
+pub(crate) struct LedgerEventNode(pub(crate) LedgerEvent);
+
+connection!(
+    LedgerEventConnection,
+    LedgerEventEdge,
+    LedgerEventNode,
+    LedgerEvent,
+    "A page of ledger events."
+);
+
+#[Object(name = "LedgerEvent")]
+impl LedgerEventNode {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn kind(&self) -> LedgerEventKind {
+        self.0.kind.into()
+    }
+
+    async fn position(&self, ctx: &Context<'_>) -> GqlResult<PositionNode> {
+        load_required(ctx, self.0.position_id, "position")
+            .await
+            .map(PositionNode)
+    }
+
+    /// The state before; null for a creation.
+    async fn previous_state(&self) -> Option<PositionState> {
+        self.0.previous_state.map(Into::into)
+    }
+
+    async fn new_state(&self) -> PositionState {
+        self.0.new_state.into()
+    }
+
+    /// The position's money and state after the entry (amounts as decimal strings).
+    async fn payload(&self) -> Json {
+        Json::object(&self.0.payload)
+    }
+
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+}
