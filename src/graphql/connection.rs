@@ -174,3 +174,15 @@ macro_rules! connection {
 }
 
 pub(crate) use connection;
+
+/// Validation-time cost of a connection field: its children cost once per row it may return,
+/// so `first: 500` at three levels is refused before anything runs.
+pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first
+        .unwrap_or(DEFAULT_FIRST)
+        .clamp(0, MAX_FIRST)
+        .unsigned_abs() as usize;
+    rows.max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}

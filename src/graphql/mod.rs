@@ -4,15 +4,16 @@ mod codes;
 mod connection;
 mod context;
 mod error;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
 mod scalars;
 mod types;
 
-pub use codes::DocumentErrorCodes;
 pub use context::prepare_request;
 pub use error::codes as error_codes;
+pub use limits::SchemaOptions;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
@@ -21,17 +22,38 @@ use async_graphql::{EmptySubscription, Schema};
 
 pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
-/// Builds the schema; per-request data (caller, loaders) is attached by `prepare_request`.
+/// Builds the schema with default options.
 #[must_use]
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(
+    build_schema_with(services, &SchemaOptions::default())
+}
+
+/// Builds the schema; per-request data (caller, loaders) is attached by `prepare_request`.
+#[must_use]
+pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSchema {
+    let mut builder = Schema::build(
         query::QueryRoot::default(),
         mutation::MutationRoot::default(),
         EmptySubscription,
     )
     .data(services)
-    .extension(DocumentErrorCodes)
-    .finish()
+    .limit_depth(options.max_depth)
+    .limit_complexity(options.max_complexity)
+    .extension(codes::DocumentErrorCodes {
+        max_depth: options.max_depth,
+        max_complexity: options.max_complexity,
+    })
+    .extension(limits::DocumentLimits {
+        max_aliases: options.max_aliases,
+        max_root_fields: options.max_root_fields,
+    });
+    if !options.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !options.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL clients see; `schema.graphql` is this text.

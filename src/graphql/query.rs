@@ -1,6 +1,6 @@
 //! `Query`: point reads through the loaders, lists straight from the store, all scoped.
 
-use super::connection::{TotalCount, page_request};
+use super::connection::{TotalCount, page_cost, page_request};
 use super::context::{loaders, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _};
 use super::scalars::parse_id;
@@ -25,6 +25,7 @@ impl QueryRoot {
     }
 
     /// Institutions, oldest first: all for the root key, the caller's own otherwise.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn institutions(
         &self,
         ctx: &Context<'_>,
@@ -60,6 +61,7 @@ impl QueryRoot {
     }
 
     /// Asset templates, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn asset_templates(
         &self,
         ctx: &Context<'_>,
@@ -89,6 +91,7 @@ impl QueryRoot {
     }
 
     /// Assets, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -118,6 +121,7 @@ impl QueryRoot {
     }
 
     /// Positions, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn positions(
         &self,
         ctx: &Context<'_>,
@@ -141,6 +145,7 @@ impl QueryRoot {
     }
 
     /// Ledger entries, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn ledger_events(
         &self,
         ctx: &Context<'_>,
@@ -164,6 +169,7 @@ impl QueryRoot {
     }
 
     /// Audit events, oldest first: all for the root key, the caller's institution's otherwise.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

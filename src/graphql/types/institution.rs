@@ -7,7 +7,7 @@ use super::load_required;
 use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
 use crate::domain::model::{Institution, Policy};
-use crate::graphql::connection::{TotalCount, connection, page_request};
+use crate::graphql::connection::{TotalCount, connection, page_cost, page_request};
 use crate::graphql::context::{loaders, request_context};
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::loaders::{ChildCount, ChildPage, KeysOf, OfInstitution, PoliciesOf};
@@ -56,6 +56,7 @@ impl InstitutionNode {
     }
 
     /// Its asset templates, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn asset_templates(
         &self,
         ctx: &Context<'_>,
@@ -89,6 +90,7 @@ impl InstitutionNode {
     }
 
     /// Its assets, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -123,6 +125,7 @@ impl InstitutionNode {
     }
 
     /// Its positions across all assets, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn positions(
         &self,
         ctx: &Context<'_>,

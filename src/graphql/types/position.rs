@@ -15,6 +15,9 @@ use async_graphql::{Context, ID, Object};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// A lifecycle has at most a handful of steps, so its lists are costed as ten rows.
+const EVENTS_PER_POSITION: usize = 10;
+
 /// A holder's claim of an exact amount on an asset, moving through its lifecycle.
 pub(crate) struct PositionNode(pub(crate) Position);
 
@@ -88,6 +91,7 @@ impl PositionNode {
     }
 
     /// The whole lifecycle history, oldest first, starting with the creation event.
+    #[graphql(complexity = "EVENTS_PER_POSITION * child_complexity + 1")]
     async fn events(&self, ctx: &Context<'_>) -> GqlResult<Vec<PositionEventNode>> {
         let rows = loaders(ctx)?.load_one(EventsOf(self.0.id)).await.gql()?;
         Ok(rows
@@ -107,6 +111,7 @@ impl PositionNode {
     }
 
     /// Its ledger entries, oldest first.
+    #[graphql(complexity = "EVENTS_PER_POSITION * child_complexity + 1")]
     async fn ledger_events(&self, ctx: &Context<'_>) -> GqlResult<Vec<LedgerEventNode>> {
         let rows = loaders(ctx)?.load_one(LedgerOf(self.0.id)).await.gql()?;
         Ok(rows

@@ -6,7 +6,7 @@ use super::institution::InstitutionNode;
 use super::load_required;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
-use crate::graphql::connection::{TotalCount, connection, page_request};
+use crate::graphql::connection::{TotalCount, connection, page_cost, page_request};
 use crate::graphql::context::{loaders, request_context};
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::loaders::{ChildCount, ChildPage};
@@ -68,6 +68,7 @@ impl AssetTemplateNode {
     }
 
     /// Assets created under it, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -148,6 +149,7 @@ impl AssetNode {
     }
 
     /// Positions opened on it, oldest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn positions(
         &self,
         ctx: &Context<'_>,
