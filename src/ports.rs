@@ -450,3 +450,63 @@ impl<T> Store for T where
         + StoreHealth
 {
 }
+
+/// Which position events a subscriber wants; every given field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EventFilter {
+    pub position_id: Option<PositionId>,
+    pub asset_id: Option<AssetId>,
+    pub institution_id: Option<InstitutionId>,
+    /// `Some(empty)` matches nothing.
+    pub to_states: Option<Vec<PositionState>>,
+}
+
+impl EventFilter {
+    #[must_use]
+    pub fn matches(&self, scope: Scope, event: &PositionEvent) -> bool {
+        scope.permits(event.institution_id)
+            && self.position_id.is_none_or(|id| id == event.position_id)
+            && self.asset_id.is_none_or(|id| id == event.asset_id)
+            && self.institution_id.is_none_or(|id| id == event.institution_id)
+            && self
+                .to_states
+                .as_ref()
+                .is_none_or(|states| states.contains(&event.to_state))
+    }
+}
+
+/// The durable, ordered log of position events that subscriptions replay from.
+///
+/// Adapters MUST make `seq` order equal commit order: once an event with `seq = n` is
+/// visible, no event with a smaller `seq` may become visible later. Without that, a replay
+/// "after n" could skip an event that committed late.
+#[async_trait]
+pub trait PositionEventLog: Send + Sync {
+    /// Events with `seq > after_seq` in the scope matching `filter`, in `seq` order, at most
+    /// `limit`.
+    async fn position_events_after(
+        &self,
+        scope: Scope,
+        filter: &EventFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> RepoResult<Vec<PositionEvent>>;
+    /// The highest committed `seq`, 0 when there is none.
+    async fn latest_event_seq(&self) -> RepoResult<i64>;
+}
+
+/// What every server instance hears once the write that caused it has committed.
+#[derive(Clone, Debug)]
+pub enum BusMessage {
+    PositionEvent(std::sync::Arc<PositionEvent>),
+    ApiKeyRevoked(ApiKeyId),
+    /// This listener fell behind and missed messages; it must resynchronise from the log.
+    Lagged,
+}
+
+/// Live fan-out of committed changes: in-process for the memory store, through PostgreSQL
+/// LISTEN/NOTIFY across instances for the SeaORM store.
+pub trait EventBus: Send + Sync {
+    /// Messages from now on, position events in `seq` order.
+    fn subscribe(&self) -> futures::stream::BoxStream<'static, BusMessage>;
+}
