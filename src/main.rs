@@ -1,1 +1,86 @@
-fn main() {}
+//! The `escrowgrid` binary: parse the command line, start logging, run. Everything else lives
+//! in the library (`startup` wires it).
+
+use clap::Parser as _;
+use escrowgrid::config::{Cli, Command, LogFormat};
+use escrowgrid::startup::{self, Application};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::PrintSchema => {
+            // Exactly the SDL on stdout, so `print-schema > schema.graphql` works.
+            println!("{}", escrowgrid::graphql::sdl().trim_end());
+            Ok(())
+        }
+        Command::Migrate => {
+            init_tracing(cli.args.log_format());
+            migrate(&cli.args).await
+        }
+        Command::Serve => {
+            init_tracing(cli.args.log_format());
+            serve(cli.args).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: escrowgrid::config::SettingsArgs) -> Result<(), String> {
+    let settings = args.into_settings().map_err(|error| error.to_string())?;
+    let generated_key = settings
+        .root_key
+        .generated
+        .then(|| settings.root_key.token.clone());
+    let store = if settings.database_url.is_some() {
+        "postgresql"
+    } else {
+        "memory"
+    };
+    let app = Application::build(settings)
+        .await
+        .map_err(|error| error.to_string())?;
+    let address = app.address();
+    tracing::info!(%address, store, "escrowgrid listening");
+    println!("escrowgrid listening on http://{address} ({store} store)");
+    println!("GraphiQL: http://{address}/graphql");
+    if let Some(key) = generated_key {
+        // Printed once, to stdout only (never logged): the operator's only chance to copy it.
+        println!(
+            "Root API key (generated; set ROOT_API_KEY to choose one): {}",
+            key.expose()
+        );
+        println!("Paste it in GraphiQL's Headers tab as {{\"X-API-Key\": \"<key>\"}}");
+    }
+    app.run_until_stopped()
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn migrate(args: &escrowgrid::config::SettingsArgs) -> Result<(), String> {
+    let (url, pool) = args.migrate_target().map_err(|error| error.to_string())?;
+    startup::connect_postgres(&url, pool)
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!("migrations applied");
+    println!("migrations applied");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr so stdout carries only what the operator must read (and print-schema).
+    match format {
+        LogFormat::Json => builder.json().with_writer(std::io::stderr).init(),
+        LogFormat::Pretty => builder.with_writer(std::io::stderr).init(),
+    }
+}

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 /// Messages kept for the slowest listener before it is told it lagged.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Broadcaster {
     sender: broadcast::Sender<BusMessage>,
 }

@@ -1,1 +1,4 @@
 //! Concrete stores behind the `ports` traits.
+pub mod broadcast;
+pub mod memory;
+pub mod seaorm;

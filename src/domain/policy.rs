@@ -21,14 +21,13 @@ impl PositionRules {
         max_amount: Option<Amount>,
         allowed_currencies: Option<Vec<Currency>>,
     ) -> Result<Self, DomainError> {
-        if let (Some(min), Some(max)) = (min_amount, max_amount) {
-            if min > max {
+        if let (Some(min), Some(max)) = (min_amount, max_amount)
+            && min > max {
                 return Err(DomainError::invalid(
                     "input.position.minAmount",
                     "must not exceed maxAmount",
                 ));
             }
-        }
         Ok(Self {
             min_amount,
             max_amount,
@@ -61,14 +60,13 @@ pub fn check_new_position(
     check_bounds("template", template_min, template_max, amount)?;
     if let Some(rules) = policy {
         check_bounds("policy", rules.min_amount, rules.max_amount, amount)?;
-        if let Some(allowed) = &rules.allowed_currencies {
-            if !allowed.contains(&currency) {
+        if let Some(allowed) = &rules.allowed_currencies
+            && !allowed.contains(&currency) {
                 return Err(DomainError::policy(
                     "policy.allowedCurrencies",
                     format!("currency {currency} is not allowed by the institution's policy"),
                 ));
             }
-        }
     }
     Ok(())
 }
@@ -79,21 +77,19 @@ fn check_bounds(
     max: Option<Amount>,
     amount: Amount,
 ) -> Result<(), DomainError> {
-    if let Some(min) = min {
-        if amount < min {
+    if let Some(min) = min
+        && amount < min {
             return Err(DomainError::policy(
                 format!("{source}.minAmount"),
                 format!("amount {amount} is below the {source} minimum {min}"),
             ));
         }
-    }
-    if let Some(max) = max {
-        if amount > max {
+    if let Some(max) = max
+        && amount > max {
             return Err(DomainError::policy(
                 format!("{source}.maxAmount"),
                 format!("amount {amount} is above the {source} maximum {max}"),
             ));
         }
-    }
     Ok(())
 }

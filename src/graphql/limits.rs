@@ -154,13 +154,12 @@ fn count_root_fields(document: &ExecutableDocument) -> usize {
                             // A fragment spread twice at the root still merges; bounding the
                             // walk by the fragment count keeps cycles from looping forever.
                             spreads_seen += 1;
-                            if spreads_seen <= document.fragments.len() {
-                                if let Some(fragment) =
+                            if spreads_seen <= document.fragments.len()
+                                && let Some(fragment) =
                                     document.fragments.get(&spread.node.fragment_name.node)
                                 {
                                     pending.push(&fragment.node.selection_set.node);
                                 }
-                            }
                         }
                     }
                 }

@@ -32,8 +32,8 @@ pub fn build_schema(services: Services) -> AppSchema {
 #[must_use]
 pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSchema {
     let mut builder = Schema::build(
-        query::QueryRoot::default(),
-        mutation::MutationRoot::default(),
+        query::QueryRoot,
+        mutation::MutationRoot,
         EmptySubscription,
     )
     .data(services)
@@ -60,8 +60,8 @@ pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSche
 #[must_use]
 pub fn sdl() -> String {
     Schema::build(
-        query::QueryRoot::default(),
-        mutation::MutationRoot::default(),
+        query::QueryRoot,
+        mutation::MutationRoot,
         EmptySubscription,
     )
     .finish()

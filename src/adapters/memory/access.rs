@@ -4,6 +4,7 @@ use super::{MemoryStore, State, by_ids, count, duplicate, eq_or_any, not_found};
 use crate::domain::model::{ApiKey, AuditEvent, Policy, Timestamp};
 use crate::domain::{ApiKeyId, InstitutionId, Region};
 use crate::ports::{
+    BusMessage,
     ApiKeyRepository, AuditFilter, AuditRepository, Page, PageRequest, PolicyRepository,
     RepoResult, Scope,
 };
@@ -115,6 +116,7 @@ impl ApiKeyRepository for MemoryStore {
         key.revoked_at.get_or_insert(at);
         let key = key.clone();
         state.insert_audit(audit);
+        self.bus.publish(BusMessage::ApiKeyRevoked(key.id));
         Ok(key)
     }
 

@@ -8,6 +8,7 @@
 
 mod access;
 mod catalog;
+mod events;
 mod positions;
 
 use crate::domain::model::{
@@ -30,6 +31,9 @@ use uuid::Uuid;
 pub struct MemoryStore {
     state: RwLock<State>,
     calls: AtomicU64,
+    /// Committed changes, published while the write lock is still held so listeners hear
+    /// them in `seq` order.
+    bus: crate::adapters::broadcast::Broadcaster,
 }
 
 /// The tables. `BTreeMap`s keyed by UUID v7 ids iterate in id order, which is the order every

@@ -176,7 +176,9 @@ impl PositionRepository for MemoryStore {
             idempotency,
         };
         state.check_step(&step)?;
-        Ok(state.commit_step(position, step))
+        let outcome = state.commit_step(position, step);
+        self.publish_applied(&outcome);
+        Ok(outcome)
     }
 
     async fn transition_position(
@@ -218,7 +220,9 @@ impl PositionRepository for MemoryStore {
             idempotency,
         };
         state.check_step(&step)?;
-        Ok(state.commit_step(position, step))
+        let outcome = state.commit_step(position, step);
+        self.publish_applied(&outcome);
+        Ok(outcome)
     }
 
     async fn positions_by_ids(

@@ -1,0 +1,118 @@
+//! The one mapping from SeaORM/sqlx errors to the port's `RepoError`, so every query reports
+//! constraint violations, outages and bugs the same way.
+
+use crate::ports::RepoError;
+use sea_orm::sqlx;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// Foreign keys a write can trip, and the entity the port names when the referenced row is
+/// missing. An unknown constraint stays `Internal`: it means the schema and this table drifted.
+const FOREIGN_KEYS: &[(&str, &str)] = &[
+    ("asset_templates_institution_id_fkey", "institution"),
+    ("assets_institution_id_fkey", "institution"),
+    ("assets_template_id_fkey", "template"),
+    ("positions_institution_id_fkey", "institution"),
+    ("positions_asset_id_fkey", "asset"),
+    ("position_events_position_id_fkey", "position"),
+    ("ledger_events_institution_id_fkey", "institution"),
+    ("ledger_events_position_id_fkey", "position"),
+    ("api_keys_institution_id_fkey", "institution"),
+    ("policies_institution_id_fkey", "institution"),
+    ("idempotency_records_institution_id_fkey", "institution"),
+];
+
+/// SQLSTATEs that mean "the server could not do it now" rather than "the request is wrong":
+/// statement timeout / cancel (57014), shutdown (57P01..57P03), too many connections (53300),
+/// and the whole connection-exception class (08).
+fn is_unavailable_code(code: &str) -> bool {
+    matches!(code, "57014" | "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+}
+
+/// Maps a database error to the port's contract. Callers that expect a particular violation
+/// (an idempotency key, a version guard) handle it before falling back to this.
+pub(crate) fn map_db_err(err: DbErr) -> RepoError {
+    if let Some(sql_err) = err.sql_err() {
+        let constraint = constraint_name(&err, &sql_err);
+        return match sql_err {
+            SqlErr::UniqueConstraintViolation(_) => RepoError::Duplicate { constraint },
+            SqlErr::ForeignKeyConstraintViolation(_) => FOREIGN_KEYS
+                .iter()
+                .find(|(name, _)| *name == constraint)
+                .map_or_else(
+                    || RepoError::Internal(format!("unexpected foreign key violation: {err}")),
+                    |(_, entity)| RepoError::NotFound { entity },
+                ),
+            other => RepoError::Internal(format!("{other}: {err}")),
+        };
+    }
+    match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => RepoError::Unavailable(err.to_string()),
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            if sqlx_unavailable(inner) {
+                RepoError::Unavailable(err.to_string())
+            } else {
+                RepoError::Internal(err.to_string())
+            }
+        }
+        _ => RepoError::Internal(err.to_string()),
+    }
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// The violated constraint's name: PostgreSQL reports it in a field of its own; the message is
+/// only a fallback (`... violates unique constraint "name"`).
+fn constraint_name(err: &DbErr, sql_err: &SqlErr) -> String {
+    if let DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) =
+        err
+        && let sqlx::Error::Database(db) = inner.as_ref()
+        && let Some(name) = db.constraint()
+    {
+        return name.to_owned();
+    }
+    let message = match sql_err {
+        SqlErr::UniqueConstraintViolation(message)
+        | SqlErr::ForeignKeyConstraintViolation(message) => message.as_str(),
+        _ => "",
+    };
+    message
+        .split('"')
+        .nth(1)
+        .map_or_else(|| message.to_owned(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnAcquireErr;
+
+    #[test]
+    fn pool_exhaustion_is_unavailable() {
+        let error = map_db_err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        assert!(matches!(error, RepoError::Unavailable(_)), "{error:?}");
+    }
+
+    #[test]
+    fn other_errors_are_internal() {
+        let error = map_db_err(DbErr::Custom("boom".into()));
+        assert!(matches!(error, RepoError::Internal(_)), "{error:?}");
+    }
+
+    #[test]
+    fn connection_exceptions_and_timeouts_are_unavailable_codes() {
+        for code in ["57014", "08006", "08001", "57P01", "53300"] {
+            assert!(is_unavailable_code(code), "{code}");
+        }
+        assert!(!is_unavailable_code("23505"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Runs one GraphQL request and classifies the result: a request error (the operation never
+//! ran; `data` must be absent under graphql-response+json) or an execution result.
+
+use super::document;
+use crate::graphql::{error_codes, prepare_request};
+use crate::http::AppState;
+use crate::http::error::{bad_input, code_of, coded};
+use crate::service::RequestContext;
+use async_graphql::parser::parse_query;
+use async_graphql::{Request, Response, ServerError};
+
+pub(crate) enum Outcome {
+    /// Refused before execution: unparsable, invalid, or uncoercible.
+    Rejected(Vec<ServerError>),
+    Executed(Response),
+    /// A mutation sent with GET, which must not change anything.
+    MutationOverGet,
+}
+
+pub(crate) async fn run(
+    state: &AppState,
+    ctx: RequestContext,
+    mut request: Request,
+    read_only: bool,
+) -> Outcome {
+    // A document that does not parse is left to the schema, whose error carries the code.
+    if let Ok(parsed) = parse_query(&request.query) {
+        let checked =
+            document::select(&parsed, request.operation_name.as_deref()).and_then(|operation| {
+                document::require_query_or_mutation(operation)?;
+                document::require_variables(operation, &request.variables)?;
+                Ok(operation.ty)
+            });
+        match checked {
+            Ok(async_graphql::parser::types::OperationType::Mutation) if read_only => {
+                return Outcome::MutationOverGet;
+            }
+            Ok(_) => request.set_parsed_query(parsed),
+            Err(error) => return Outcome::Rejected(vec![error]),
+        }
+    }
+    // Kept to name the argument of a coercion error afterwards; rare, so parsed lazily.
+    let query = request.query.clone();
+    let response = state
+        .schema()
+        .execute(prepare_request(request, state.services(), ctx))
+        .await;
+    if never_ran(&response) {
+        return Outcome::Rejected(response.errors);
+    }
+    let mut response = response;
+    give_codes(&mut response.errors, &query);
+    Outcome::Executed(response)
+}
+
+fn never_ran(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| {
+            matches!(
+                code_of(error),
+                Some(error_codes::GRAPHQL_PARSE_FAILED | error_codes::GRAPHQL_VALIDATION_FAILED)
+            )
+        })
+}
+
+/// Every error must carry a code. The uncoded ones async-graphql raises while coercing
+/// arguments are the caller's fault; anything else uncoded is ours and its text may leak
+/// internals, so it is logged and replaced.
+fn give_codes(errors: &mut [ServerError], query: &str) {
+    let mut document = None;
+    for error in errors.iter_mut().filter(|error| code_of(error).is_none()) {
+        if is_input_error(&error.message) {
+            let document = document.get_or_insert_with(|| parse_query(query).ok());
+            let field = document
+                .as_ref()
+                .zip(error.locations.first())
+                .and_then(|(document, pos)| document::argument_at(document, *pos))
+                .or_else(|| path_of(error))
+                .unwrap_or_else(|| "query".to_owned());
+            let coded = bad_input(&field, error.message.clone());
+            error.extensions = coded.extensions;
+        } else {
+            tracing::error!(message = %error.message, path = ?error.path, "uncoded GraphQL error");
+            let mut replacement = coded(
+                ServerError::new("internal server error", None),
+                error_codes::INTERNAL_SERVER_ERROR,
+            );
+            replacement.locations = std::mem::take(&mut error.locations);
+            replacement.path = std::mem::take(&mut error.path);
+            *error = replacement;
+        }
+    }
+}
+
+fn is_input_error(message: &str) -> bool {
+    ["Failed to parse", "Invalid value for argument", "Variable "]
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+}
+
+fn path_of(error: &ServerError) -> Option<String> {
+    let segments: Vec<String> = error
+        .path
+        .iter()
+        .map(|segment| match segment {
+            async_graphql::PathSegment::Field(name) => name.clone(),
+            async_graphql::PathSegment::Index(index) => index.to_string(),
+        })
+        .collect();
+    (!segments.is_empty()).then(|| segments.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::Pos;
+
+    #[test]
+    fn an_argument_coercion_error_becomes_bad_user_input_naming_the_argument() {
+        let query = "{ positions(first: 1, after: 7) { totalCount } }";
+        let mut error = ServerError::new(
+            "Failed to parse \"String\": invalid cursor",
+            Some(Pos {
+                line: 1,
+                column: 30,
+            }),
+        );
+        error.path = vec![async_graphql::PathSegment::Field("positions".into())];
+        let mut errors = vec![error];
+        give_codes(&mut errors, query);
+        assert_eq!(code_of(&errors[0]), Some(error_codes::BAD_USER_INPUT));
+        let fields = errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("fields"))
+            .expect("fields");
+        let async_graphql::Value::List(fields) = fields else {
+            panic!("a list");
+        };
+        let async_graphql::Value::Object(field) = &fields[0] else {
+            panic!("an object");
+        };
+        assert_eq!(
+            field.get("field"),
+            Some(&async_graphql::Value::from("after"))
+        );
+    }
+
+    #[test]
+    fn any_other_uncoded_error_is_hidden_as_internal() {
+        let mut errors = vec![ServerError::new("connection to 10.0.0.3 refused", None)];
+        give_codes(&mut errors, "{ a }");
+        assert_eq!(
+            code_of(&errors[0]),
+            Some(error_codes::INTERNAL_SERVER_ERROR)
+        );
+        assert_eq!(errors[0].message, "internal server error");
+    }
+
+    #[test]
+    fn coded_errors_are_left_alone() {
+        let original = coded(ServerError::new("nope", None), error_codes::NOT_FOUND);
+        let mut errors = vec![original.clone()];
+        give_codes(&mut errors, "{ a }");
+        assert_eq!(errors[0], original);
+    }
+}

@@ -1,0 +1,6 @@
+//! The integration test binary: the repository contract every store must keep.
+
+mod api;
+mod contract;
+mod postgres_only;
+mod support;
