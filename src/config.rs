@@ -97,6 +97,7 @@ pub struct Settings {
     pub root_key: RootKey,
     pub cors_allow_origins: Vec<String>,
     pub pool: PoolConfig,
+    pub websocket: crate::http::SessionSettings,
 }
 
 impl Settings {
@@ -113,6 +114,7 @@ impl Settings {
             },
             cors_allow_origins: Vec::new(),
             pool: PoolConfig::default(),
+            websocket: crate::http::SessionSettings::default(),
         }
     }
 }
@@ -171,6 +173,7 @@ impl SettingsArgs {
                 self.db_acquire_timeout_ms,
                 self.db_statement_timeout_ms,
             )?,
+            websocket: crate::http::SessionSettings::default(),
         })
     }
 

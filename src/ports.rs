@@ -435,6 +435,8 @@ pub trait Store:
     + ApiKeyRepository
     + PolicyRepository
     + StoreHealth
+    + PositionEventLog
+    + EventBus
 {
 }
 
@@ -448,6 +450,8 @@ impl<T> Store for T where
         + ApiKeyRepository
         + PolicyRepository
         + StoreHealth
+        + PositionEventLog
+        + EventBus
 {
 }
 
@@ -467,7 +471,9 @@ impl EventFilter {
         scope.permits(event.institution_id)
             && self.position_id.is_none_or(|id| id == event.position_id)
             && self.asset_id.is_none_or(|id| id == event.asset_id)
-            && self.institution_id.is_none_or(|id| id == event.institution_id)
+            && self
+                .institution_id
+                .is_none_or(|id| id == event.institution_id)
             && self
                 .to_states
                 .as_ref()

@@ -5,14 +5,16 @@ use crate::adapters::memory::MemoryStore;
 use crate::adapters::seaorm::{PgStore, PoolSettings};
 use crate::config::{PoolConfig, Settings};
 use crate::graphql;
+use crate::http::WsConfig;
 use crate::http::{self, AppState};
 use crate::ports::{RepoError, Store};
-use crate::service::Services;
+use crate::service::{Services, SubscriptionGauge};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -32,6 +34,10 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: axum::Router,
+    services: Services,
+    /// Set when the server stops, so open websockets close with a proper frame: axum's
+    /// graceful shutdown does not wait for upgraded connections.
+    shutdown: watch::Sender<bool>,
 }
 
 impl Application {
@@ -58,8 +64,14 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let services = Services::new(store, settings.root_key.token.clone());
         let schema = graphql::build_schema(services.clone());
+        let (shutdown, shutdown_watch) = watch::channel(false);
+        let ws = WsConfig {
+            allowed_origins: settings.cors_allow_origins.clone(),
+            shutdown: shutdown_watch,
+            settings: settings.websocket,
+        };
         let router = http::router(
-            AppState::new(schema, services),
+            AppState::new(schema, services.clone(), ws),
             &settings.cors_allow_origins,
         );
         let requested = SocketAddr::new(settings.bind, settings.port);
@@ -74,6 +86,8 @@ impl Application {
             listener,
             address,
             router,
+            services,
+            shutdown,
         })
     }
 
@@ -85,6 +99,13 @@ impl Application {
     #[must_use]
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Open subscription streams; tests wait on it because graphql-transport-ws does not
+    /// acknowledge `subscribe`.
+    #[must_use]
+    pub fn subscription_gauge(&self) -> SubscriptionGauge {
+        self.services.subscription_gauge().clone()
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
@@ -103,6 +124,11 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
+        let shutdown = self.shutdown;
+        let signal = async move {
+            signal.await;
+            let _ = shutdown.send(true);
+        };
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
             .await?;

@@ -73,12 +73,13 @@ impl Amount {
         }
         // Rejected before parsing: Decimal would silently round digits beyond its precision.
         if let Some((_, fraction)) = trimmed.split_once('.')
-            && fraction.len() > MAX_SCALE as usize {
-                return Err(DomainError::invalid(
-                    field,
-                    format!("at most {MAX_SCALE} decimal places are allowed"),
-                ));
-            }
+            && fraction.len() > MAX_SCALE as usize
+        {
+            return Err(DomainError::invalid(
+                field,
+                format!("at most {MAX_SCALE} decimal places are allowed"),
+            ));
+        }
         let value = Decimal::from_str(trimmed).map_err(|_| {
             DomainError::invalid(field, "must be a decimal number such as \"100.50\"")
         })?;

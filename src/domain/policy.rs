@@ -22,12 +22,13 @@ impl PositionRules {
         allowed_currencies: Option<Vec<Currency>>,
     ) -> Result<Self, DomainError> {
         if let (Some(min), Some(max)) = (min_amount, max_amount)
-            && min > max {
-                return Err(DomainError::invalid(
-                    "input.position.minAmount",
-                    "must not exceed maxAmount",
-                ));
-            }
+            && min > max
+        {
+            return Err(DomainError::invalid(
+                "input.position.minAmount",
+                "must not exceed maxAmount",
+            ));
+        }
         Ok(Self {
             min_amount,
             max_amount,
@@ -61,12 +62,13 @@ pub fn check_new_position(
     if let Some(rules) = policy {
         check_bounds("policy", rules.min_amount, rules.max_amount, amount)?;
         if let Some(allowed) = &rules.allowed_currencies
-            && !allowed.contains(&currency) {
-                return Err(DomainError::policy(
-                    "policy.allowedCurrencies",
-                    format!("currency {currency} is not allowed by the institution's policy"),
-                ));
-            }
+            && !allowed.contains(&currency)
+        {
+            return Err(DomainError::policy(
+                "policy.allowedCurrencies",
+                format!("currency {currency} is not allowed by the institution's policy"),
+            ));
+        }
     }
     Ok(())
 }
@@ -78,18 +80,20 @@ fn check_bounds(
     amount: Amount,
 ) -> Result<(), DomainError> {
     if let Some(min) = min
-        && amount < min {
-            return Err(DomainError::policy(
-                format!("{source}.minAmount"),
-                format!("amount {amount} is below the {source} minimum {min}"),
-            ));
-        }
+        && amount < min
+    {
+        return Err(DomainError::policy(
+            format!("{source}.minAmount"),
+            format!("amount {amount} is below the {source} minimum {min}"),
+        ));
+    }
     if let Some(max) = max
-        && amount > max {
-            return Err(DomainError::policy(
-                format!("{source}.maxAmount"),
-                format!("amount {amount} is above the {source} maximum {max}"),
-            ));
-        }
+        && amount > max
+    {
+        return Err(DomainError::policy(
+            format!("{source}.maxAmount"),
+            format!("amount {amount} is above the {source} maximum {max}"),
+        ));
+    }
     Ok(())
 }

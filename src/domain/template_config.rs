@@ -59,12 +59,13 @@ impl TemplateConfig {
                 let min_amount = reader.optional_amount("minAmount")?;
                 let max_amount = reader.optional_amount("maxAmount")?;
                 if let (Some(min), Some(max)) = (min_amount, max_amount)
-                    && min > max {
-                        return Err(DomainError::invalid(
-                            "config.minAmount",
-                            "must not exceed config.maxAmount",
-                        ));
-                    }
+                    && min > max
+                {
+                    return Err(DomainError::invalid(
+                        "config.minAmount",
+                        "must not exceed config.maxAmount",
+                    ));
+                }
                 Self::ConstrEscrow {
                     currency: reader.currency()?,
                     region: config_region,

@@ -157,9 +157,9 @@ fn count_root_fields(document: &ExecutableDocument) -> usize {
                             if spreads_seen <= document.fragments.len()
                                 && let Some(fragment) =
                                     document.fragments.get(&spread.node.fragment_name.node)
-                                {
-                                    pending.push(&fragment.node.selection_set.node);
-                                }
+                            {
+                                pending.push(&fragment.node.selection_set.node);
+                            }
                         }
                     }
                 }

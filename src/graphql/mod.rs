@@ -9,6 +9,7 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
 pub use context::prepare_request;
@@ -16,11 +17,13 @@ pub use error::codes as error_codes;
 pub use limits::SchemaOptions;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use crate::service::Services;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AppSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Builds the schema with default options.
 #[must_use]
@@ -34,7 +37,7 @@ pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSche
     let mut builder = Schema::build(
         query::QueryRoot,
         mutation::MutationRoot,
-        EmptySubscription,
+        subscription::SubscriptionRoot,
     )
     .data(services)
     .limit_depth(options.max_depth)
@@ -62,7 +65,7 @@ pub fn sdl() -> String {
     Schema::build(
         query::QueryRoot,
         mutation::MutationRoot,
-        EmptySubscription,
+        subscription::SubscriptionRoot,
     )
     .finish()
     .sdl()

@@ -7,7 +7,7 @@ use crate::ports::RepoError;
 use crate::service::{ServiceError, Viewer};
 use axum::http::{HeaderMap, StatusCode, header};
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         let key = key.trim();
         if !key.is_empty() {

@@ -91,6 +91,13 @@ pub(crate) async fn render(
         "escrowgrid_db_statements_total {}",
         state.services().store().statements_executed()
     );
+    text.push_str("# HELP escrowgrid_active_subscriptions Open positionEvents subscriptions.\n");
+    text.push_str("# TYPE escrowgrid_active_subscriptions gauge\n");
+    let _ = writeln!(
+        text,
+        "escrowgrid_active_subscriptions {}",
+        state.services().subscription_gauge().current()
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -9,8 +9,10 @@ mod graphql;
 mod health;
 mod metrics;
 mod request_id;
+mod ws;
 
 pub use request_id::REQUEST_ID_HEADER;
+pub use ws::{SessionSettings, WsConfig};
 
 use crate::graphql::AppSchema;
 use crate::service::Services;
@@ -31,15 +33,17 @@ struct Shared {
     schema: AppSchema,
     services: Services,
     metrics: metrics::Metrics,
+    ws: WsConfig,
 }
 
 impl AppState {
     #[must_use]
-    pub fn new(schema: AppSchema, services: Services) -> Self {
+    pub fn new(schema: AppSchema, services: Services, ws: WsConfig) -> Self {
         Self(Arc::new(Shared {
             schema,
             services,
             metrics: metrics::Metrics::default(),
+            ws,
         }))
     }
 }
@@ -56,6 +60,10 @@ impl AppState {
     pub(crate) fn metrics(&self) -> &metrics::Metrics {
         &self.0.metrics
     }
+
+    pub(crate) fn ws(&self) -> &WsConfig {
+        &self.0.ws
+    }
 }
 
 /// Builds the router. `cors_allow_origins` are validated origins; empty means same-origin only.
@@ -65,6 +73,7 @@ pub fn router(state: AppState, cors_allow_origins: &[String]) -> Router {
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphql/assets/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -9,6 +9,7 @@ mod institutions;
 mod keys;
 mod policies;
 mod positions;
+mod subscriptions;
 mod templates;
 mod viewer;
 
@@ -19,6 +20,7 @@ pub use institutions::CreateInstitutionInput;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
+pub use subscriptions::{GaugeGuard, SubscriptionGauge};
 pub use templates::CreateTemplateInput;
 pub use viewer::{RequestContext, Viewer, ViewerRole};
 
@@ -30,6 +32,7 @@ use std::sync::Arc;
 pub struct Services {
     store: Arc<dyn Store>,
     root_key: Arc<ApiKeyToken>,
+    subscriptions: SubscriptionGauge,
 }
 
 impl Services {
@@ -38,6 +41,7 @@ impl Services {
         Self {
             store,
             root_key: Arc::new(root_key),
+            subscriptions: SubscriptionGauge::default(),
         }
     }
 

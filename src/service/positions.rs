@@ -254,12 +254,13 @@ impl Services {
             None => None,
         };
         if let Some(expected) = input.expected_version
-            && expected != current.version {
-                return Err(ServiceError::Conflict(format!(
-                    "expectedVersion {expected} differs from the stored version {}",
-                    current.version
-                )));
-            }
+            && expected != current.version
+        {
+            return Err(ServiceError::Conflict(format!(
+                "expectedVersion {expected} differs from the stored version {}",
+                current.version
+            )));
+        }
         let effect = plan_transition(
             current.state,
             input.to_state,

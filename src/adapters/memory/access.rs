@@ -4,9 +4,8 @@ use super::{MemoryStore, State, by_ids, count, duplicate, eq_or_any, not_found};
 use crate::domain::model::{ApiKey, AuditEvent, Policy, Timestamp};
 use crate::domain::{ApiKeyId, InstitutionId, Region};
 use crate::ports::{
-    BusMessage,
-    ApiKeyRepository, AuditFilter, AuditRepository, Page, PageRequest, PolicyRepository,
-    RepoResult, Scope,
+    ApiKeyRepository, AuditFilter, AuditRepository, BusMessage, Page, PageRequest,
+    PolicyRepository, RepoResult, Scope,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;

@@ -6,9 +6,10 @@ use super::convert;
 use super::error::map_db_err;
 use super::filters::event_condition;
 use crate::domain::model::PositionEvent;
-use crate::ports::{EventFilter, PositionEventLog, RepoResult, Scope};
+use crate::ports::{BusMessage, EventBus, EventFilter, PositionEventLog, RepoResult, Scope};
 use async_trait::async_trait;
 use entity::position_event;
+use futures::stream::BoxStream;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -43,5 +44,11 @@ impl PositionEventLog for PgStore {
             .await
             .map_err(map_db_err)?;
         Ok(latest.flatten().unwrap_or(0))
+    }
+}
+
+impl EventBus for PgStore {
+    fn subscribe(&self) -> BoxStream<'static, BusMessage> {
+        self.bus.subscribe()
     }
 }

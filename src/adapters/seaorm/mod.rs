@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod events;
 mod filters;
+mod listener;
 mod position_reads;
 mod reads;
 mod repos;
@@ -59,6 +60,10 @@ impl Default for PoolSettings {
 pub struct PgStore {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    /// This instance's subscribers hear committed events from here (fed by the listener).
+    bus: crate::adapters::broadcast::Broadcaster,
+    /// `None` only on the listener's own reading clone.
+    listener: Option<Arc<listener::ListenerHandle>>,
 }
 
 impl PgStore {
@@ -88,8 +93,32 @@ impl PgStore {
         db.set_metric_callback(move |_info| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let store = Self { db, statements };
+        let bus = crate::adapters::broadcast::Broadcaster::default();
+        let mut store = Self {
+            db,
+            statements,
+            bus: bus.clone(),
+            listener: None,
+        };
         store.migrate().await?;
+        // The listener reads through its own small pool: its background reads must not count
+        // as request statements, nor wait behind busy requests for a pooled connection.
+        let mut listener_options = ConnectOptions::new(url);
+        listener_options
+            .max_connections(2)
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_timeout(settings.connect_timeout)
+            .sqlx_logging(false);
+        let reader = Self {
+            db: Database::connect(listener_options)
+                .await
+                .map_err(map_db_err)?,
+            statements: Arc::new(AtomicU64::new(0)),
+            bus: bus.clone(),
+            listener: None,
+        };
+        store.listener = Some(listener::spawn(reader, bus));
         Ok(store)
     }
 

@@ -141,6 +141,17 @@ impl PgStore {
                 .next()
                 .ok_or(RepoError::NotFound { entity: "api key" })?;
             insert_audit(&txn, audit).await?;
+            // Delivered on commit only: every instance then closes the key's open sockets.
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [
+                    super::listener::REVOCATIONS_CHANNEL.into(),
+                    stored.id.to_string().into(),
+                ],
+            ))
+            .await
+            .map_err(map_db_err)?;
             convert::api_key(stored)
         }
         .await;

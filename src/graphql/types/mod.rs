@@ -13,7 +13,9 @@ pub(crate) use enums::*;
 pub(crate) use filters::*;
 pub(crate) use institution::{InstitutionConnection, InstitutionNode, PolicyNode};
 pub(crate) use keys::{ApiKeyNode, CreatedApiKeyNode};
-pub(crate) use position::{LedgerEventConnection, PositionConnection, PositionNode};
+pub(crate) use position::{
+    LedgerEventConnection, PositionConnection, PositionEventNode, PositionNode,
+};
 pub(crate) use template_asset::{
     AssetConnection, AssetNode, AssetTemplateConnection, AssetTemplateNode,
 };

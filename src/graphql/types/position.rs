@@ -12,8 +12,6 @@ use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::loaders::{EventsOf, LedgerOf};
 use crate::graphql::scalars::{DateTime, DecimalText, Json, to_id};
 use async_graphql::{Context, ID, Object};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A lifecycle has at most a handful of steps, so its lists are costed as ten rows.
 const EVENTS_PER_POSITION: usize = 10;
@@ -125,16 +123,6 @@ impl PositionNode {
 /// One immutable lifecycle step of a position.
 pub(crate) struct PositionEventNode(pub(crate) PositionEvent);
 
-/// The durable identity of an event for resuming a subscription: position and version fix
-/// the event, the store's sequence number orders it globally.
-pub(crate) fn event_cursor(event: &PositionEvent) -> String {
-    let mut bytes = Vec::with_capacity(28);
-    bytes.extend_from_slice(event.position_id.0.as_bytes());
-    bytes.extend_from_slice(&event.version.to_be_bytes());
-    bytes.extend_from_slice(&event.seq.to_be_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 #[Object(name = "PositionEvent")]
 impl PositionEventNode {
     async fn id(&self) -> ID {
@@ -143,7 +131,7 @@ impl PositionEventNode {
 
     /// Opaque; pass as `after` to `Subscription.positionEvents` to resume after this event.
     async fn cursor(&self) -> String {
-        event_cursor(&self.0)
+        crate::graphql::subscription::event_cursor(&self.0)
     }
 
     async fn position(&self, ctx: &Context<'_>) -> GqlResult<PositionNode> {

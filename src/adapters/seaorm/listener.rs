@@ -1,0 +1,131 @@
+//! Live events across instances: each instance LISTENs; a committed position event NOTIFYs
+//! (the trigger fires inside the writing transaction, and PostgreSQL delivers only on commit);
+//! the listener then reads the new durable events once and publishes them to this instance's
+//! subscribers. One read per notification burst per instance, never per subscriber.
+
+use super::PgStore;
+use crate::adapters::broadcast::Broadcaster;
+use crate::domain::ApiKeyId;
+use crate::ports::{BusMessage, EventFilter, PositionEventLog as _, Scope};
+use sea_orm::sqlx::postgres::{PgListener, PgNotification};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+pub(crate) const EVENTS_CHANNEL: &str = "escrowgrid_position_events";
+pub(crate) const REVOCATIONS_CHANNEL: &str = "escrowgrid_key_revocations";
+
+/// Rows read per round trip while catching up.
+const CATCH_UP_PAGE: u32 = 1000;
+/// A notification lost while the listening connection was down would otherwise delay events
+/// until the next write; this bounds that delay.
+const SAFETY_POLL: Duration = Duration::from_secs(2);
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// Stops the listener when the last clone of the store is dropped.
+#[derive(Debug)]
+pub(crate) struct ListenerHandle(JoinHandle<()>);
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `reader` must not own the handle (it would keep itself alive): the caller passes a store
+/// clone made before the handle exists.
+pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
+    Arc::new(ListenerHandle(tokio::spawn(listen(reader, bus))))
+}
+
+async fn listen(reader: PgStore, bus: Broadcaster) {
+    let mut last_seq = loop {
+        match reader.latest_event_seq().await {
+            Ok(seq) => break seq,
+            Err(error) => {
+                tracing::warn!(%error, "event listener cannot read the log yet; retrying");
+                tokio::time::sleep(RECONNECT_DELAY).await;
+            }
+        }
+    };
+    loop {
+        let pool = reader.connection().get_postgres_connection_pool().clone();
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "event listener cannot connect; retrying");
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener
+            .listen_all([EVENTS_CHANNEL, REVOCATIONS_CHANNEL])
+            .await
+        {
+            tracing::warn!(%error, "event listener cannot LISTEN; retrying");
+            tokio::time::sleep(RECONNECT_DELAY).await;
+            continue;
+        }
+        // Whatever committed while nobody listened.
+        last_seq = catch_up(&reader, &bus, last_seq).await;
+        loop {
+            let received = tokio::time::timeout(SAFETY_POLL, listener.recv()).await;
+            match received {
+                Ok(Ok(notification)) => {
+                    let mut events_arrived = handle(&bus, &notification);
+                    // A burst of commits needs one read, not one per notification.
+                    while let Some(more) = listener.next_buffered() {
+                        events_arrived |= handle(&bus, &more);
+                    }
+                    if events_arrived {
+                        last_seq = catch_up(&reader, &bus, last_seq).await;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                    break;
+                }
+                Err(_idle) => last_seq = catch_up(&reader, &bus, last_seq).await,
+            }
+        }
+    }
+}
+
+/// Publishes revocations at once; says whether position events are waiting in the log.
+fn handle(bus: &Broadcaster, notification: &PgNotification) -> bool {
+    match notification.channel() {
+        REVOCATIONS_CHANNEL => {
+            match uuid::Uuid::parse_str(notification.payload()) {
+                Ok(id) => bus.publish(BusMessage::ApiKeyRevoked(ApiKeyId(id))),
+                Err(_) => tracing::warn!("ignoring a malformed key revocation notification"),
+            }
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Publishes every event after `last_seq` in `seq` (= commit) order; returns the new mark.
+async fn catch_up(reader: &PgStore, bus: &Broadcaster, mut last_seq: i64) -> i64 {
+    loop {
+        match reader
+            .position_events_after(Scope::All, &EventFilter::default(), last_seq, CATCH_UP_PAGE)
+            .await
+        {
+            Ok(events) => {
+                let full_page = events.len() == CATCH_UP_PAGE as usize;
+                for event in events {
+                    last_seq = event.seq;
+                    bus.publish(BusMessage::PositionEvent(Arc::new(event)));
+                }
+                if !full_page {
+                    return last_seq;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event listener could not read new events; will retry");
+                return last_seq;
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `GET /graphql/ws`: websocket subscriptions over `graphql-transport-ws` or the legacy
+//! `graphql-ws` subprotocol.
+
+mod messages;
+mod session;
+
+pub use session::SessionSettings;
+
+/// What the websocket endpoint needs besides the schema and services.
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    /// Browser origins allowed besides the server's own (the CORS allow-list).
+    pub allowed_origins: Vec<String>,
+    /// Turns `true` when the server stops: every socket closes with 1001.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub settings: SessionSettings,
+}
+
+use super::AppState;
+use super::request_id::RequestId;
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use messages::Dialect;
+
+/// Refuses cross-site upgrades from browsers (an `Origin` outside the allow-list and not the
+/// server's own), then picks the subprotocol the client offered, preferring the current one.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.ws().allowed_origins) {
+        return (StatusCode::FORBIDDEN, "websocket origin not allowed").into_response();
+    }
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let dialect = if offered.contains(&Dialect::TRANSPORT_WS) || !offered.contains(&Dialect::LEGACY)
+    {
+        Dialect::TransportWs
+    } else {
+        Dialect::Legacy
+    };
+    let upgrade_key = super::auth::presented_key(&headers).map(str::to_owned);
+    let session = session::Session {
+        dialect,
+        shutdown: state.ws().shutdown.clone(),
+        settings: state.ws().settings,
+        state: state.clone(),
+        request_id,
+        upgrade_key,
+    };
+    let revocations = state.services().key_revocations();
+    upgrade
+        .protocols([Dialect::TRANSPORT_WS, Dialect::LEGACY])
+        .on_upgrade(move |socket| session.run(socket, revocations))
+}
+
+/// Non-browser clients send no `Origin` and are let through; browsers must come from the
+/// server's own origin or one on the CORS allow-list.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|entry| entry == "*" || entry.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((host, origin_host), (Some(host), Some(origin_host)) if host.eq_ignore_ascii_case(origin_host))
+}

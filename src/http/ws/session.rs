@@ -1,0 +1,349 @@
+//! One websocket connection: the handshake, its subscriptions, keep-alive and the close codes
+//! of graphql-transport-ws (async-graphql's own handler uses other codes and lets a reused
+//! id silently replace a running subscription, so the protocol is spoken here).
+
+use super::messages::{self, ClientMessage, Dialect, OperationPayload};
+use crate::domain::ApiKeyId;
+use crate::graphql::prepare_request;
+use crate::http::AppState;
+use crate::service::{RequestContext, ServiceError, Viewer};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::{BoxStream, SplitSink};
+use futures::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, interval_at, sleep_until, timeout};
+
+pub(crate) mod close {
+    pub(crate) const NORMAL: u16 = 1000;
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const INTERNAL: u16 = 4500;
+    pub(crate) const BAD_REQUEST: u16 = 4400;
+    pub(crate) const UNAUTHORIZED: u16 = 4401;
+    pub(crate) const FORBIDDEN: u16 = 4403;
+    pub(crate) const INIT_TIMEOUT: u16 = 4408;
+    pub(crate) const DUPLICATE_ID: u16 = 4409;
+    pub(crate) const TOO_MANY_INITS: u16 = 4429;
+}
+
+/// Timings of one connection; tests shorten them.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    /// How long a client may wait before `connection_init`.
+    pub init_timeout: Duration,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// Silence after which the peer counts as gone.
+    pub idle_timeout: Duration,
+    /// How long one frame may take to reach a peer that reads too slowly.
+    pub send_timeout: Duration,
+    /// Messages queued per connection before its subscriptions wait (and fall behind).
+    pub send_buffer: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            init_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            send_timeout: Duration::from_secs(10),
+            send_buffer: 256,
+        }
+    }
+}
+
+/// What the subscription tasks hand to the connection.
+enum Outgoing {
+    Text(String),
+    /// The operation ended (its `complete` or `error` is already queued). The generation tells
+    /// it from a later operation that reuses the id.
+    Finished(String, u64),
+}
+
+/// How the connection ends.
+struct Closing {
+    code: u16,
+    reason: &'static str,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+pub(crate) struct Session {
+    pub(crate) dialect: Dialect,
+    pub(crate) state: AppState,
+    pub(crate) request_id: String,
+    /// The key of the upgrade request's headers, used when `connection_init` names none.
+    pub(crate) upgrade_key: Option<String>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) settings: SessionSettings,
+}
+
+impl Session {
+    /// `revocations` stays out of `Session` so the session can be shared across awaits.
+    pub(crate) async fn run(
+        mut self,
+        socket: WebSocket,
+        mut revocations: BoxStream<'static, ApiKeyId>,
+    ) {
+        let (mut sink, mut incoming) = socket.split();
+        let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(self.settings.send_buffer);
+        let mut viewer: Option<Viewer> = None;
+        let mut init_seen = false;
+        let mut running: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
+        let mut generation = 0_u64;
+        let init_deadline = Instant::now() + self.settings.init_timeout;
+        let mut last_heard = Instant::now();
+        let mut pings = interval_at(
+            Instant::now() + self.settings.ping_interval,
+            self.settings.ping_interval,
+        );
+
+        let closing = loop {
+            tokio::select! {
+                frame = incoming.next() => {
+                    let Some(Ok(frame)) = frame else { break None };
+                    last_heard = Instant::now();
+                    let text = match frame {
+                        Message::Text(text) => text,
+                        Message::Close(_) => break None,
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                        Message::Binary(_) => break Some(Closing { code: close::BAD_REQUEST, reason: "binary frames are not part of the protocol" }),
+                    };
+                    let message = match messages::parse(self.dialect, text.as_str()) {
+                        Ok(message) => message,
+                        Err(reason) => {
+                            tracing::debug!(%reason, "malformed websocket message");
+                            break Some(Closing { code: close::BAD_REQUEST, reason: "invalid message" });
+                        }
+                    };
+                    match message {
+                        ClientMessage::Init(payload) => {
+                            if init_seen {
+                                break Some(Closing { code: close::TOO_MANY_INITS, reason: "Too many initialisation requests" });
+                            }
+                            init_seen = true;
+                            match self.authenticate(payload.as_ref()).await {
+                                Ok(authenticated) => {
+                                    viewer = Some(authenticated);
+                                    if !self.send(&mut sink, messages::connection_ack()).await { break None; }
+                                }
+                                Err(closing) => {
+                                    if self.dialect == Dialect::Legacy {
+                                        let _ = self.send(&mut sink, messages::connection_error(closing.reason)).await;
+                                    }
+                                    break Some(closing);
+                                }
+                            }
+                        }
+                        ClientMessage::Ping(payload) => {
+                            if !self.send(&mut sink, messages::pong(payload)).await { break None; }
+                        }
+                        ClientMessage::Pong => {}
+                        ClientMessage::Subscribe { id, payload } => {
+                            let Some(viewer) = viewer else {
+                                break Some(Closing { code: close::UNAUTHORIZED, reason: "Unauthorized" });
+                            };
+                            if running.contains_key(&id) {
+                                break Some(Closing { code: close::DUPLICATE_ID, reason: "Subscriber for this id already exists" });
+                            }
+                            generation += 1;
+                            let task = self.start(id.clone(), generation, payload, viewer, out_tx.clone());
+                            running.insert(id, (generation, task));
+                        }
+                        ClientMessage::Complete { id } => {
+                            if let Some((_, task)) = running.remove(&id) {
+                                task.abort();
+                                // The legacy protocol confirms a stop; graphql-transport-ws does not.
+                                if self.dialect == Dialect::Legacy && !self.send(&mut sink, messages::complete(&id)).await {
+                                    break None;
+                                }
+                            }
+                        }
+                        ClientMessage::Terminate => break Some(Closing { code: close::NORMAL, reason: "terminated" }),
+                    }
+                }
+                Some(outgoing) = out_rx.recv() => {
+                    match outgoing {
+                        Outgoing::Text(text) => {
+                            if !self.send(&mut sink, text).await { break None; }
+                        }
+                        Outgoing::Finished(id, finished) => {
+                            if running.get(&id).is_some_and(|(current, _)| *current == finished) {
+                                running.remove(&id);
+                            }
+                        }
+                    }
+                }
+                () = sleep_until(init_deadline), if !init_seen => {
+                    break Some(Closing { code: close::INIT_TIMEOUT, reason: "Connection initialisation timeout" });
+                }
+                _ = pings.tick() => {
+                    if last_heard.elapsed() > self.settings.idle_timeout {
+                        break Some(Closing { code: close::GOING_AWAY, reason: "the peer stopped answering pings" });
+                    }
+                    let ping = timeout(self.settings.send_timeout, sink.send(Message::Ping(Default::default()))).await;
+                    if !matches!(ping, Ok(Ok(()))) { break None; }
+                    if self.dialect == Dialect::Legacy && viewer.is_some() && !self.send(&mut sink, messages::keep_alive()).await {
+                        break None;
+                    }
+                }
+                revoked = revocations.next() => {
+                    match revoked {
+                        Some(key) if viewer.is_some_and(|v| v.api_key_id == Some(key)) => {
+                            break Some(Closing { code: close::FORBIDDEN, reason: "the API key was revoked" });
+                        }
+                        Some(_) => {}
+                        // The bus is gone: the server is stopping.
+                        None => break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" }),
+                    }
+                }
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" });
+                    }
+                }
+            }
+        };
+
+        for (_, task) in running.into_values() {
+            task.abort();
+        }
+        if let Some(Closing { code, reason }) = closing {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = timeout(
+                self.settings.send_timeout,
+                sink.send(Message::Close(Some(frame))),
+            )
+            .await;
+        }
+    }
+
+    /// Sends one text frame; `false` when the peer is gone or too slow to take it.
+    async fn send(&self, sink: &mut Sink, text: String) -> bool {
+        matches!(
+            timeout(
+                self.settings.send_timeout,
+                sink.send(Message::Text(text.into()))
+            )
+            .await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn authenticate(&self, payload: Option<&Value>) -> Result<Viewer, Closing> {
+        let key = messages::init_key(payload).or_else(|| self.upgrade_key.clone());
+        let services = self.state.services();
+        let outcome = match key {
+            Some(key) => services.authenticate(&key).await,
+            None => Err(ServiceError::Unauthenticated),
+        };
+        match outcome {
+            Ok(viewer) => Ok(viewer),
+            Err(ServiceError::Unauthenticated) => {
+                services
+                    .record_unauthenticated(Some(self.request_id.clone()), "subscribe")
+                    .await;
+                Err(Closing {
+                    code: close::FORBIDDEN,
+                    reason: "Forbidden: a valid API key is required",
+                })
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not authenticate a websocket");
+                Err(Closing {
+                    code: close::INTERNAL,
+                    reason: "internal server error",
+                })
+            }
+        }
+    }
+
+    /// Runs one operation in its own task, so a slow stream never blocks the connection.
+    fn start(
+        &self,
+        id: String,
+        generation: u64,
+        payload: OperationPayload,
+        viewer: Viewer,
+        out: mpsc::Sender<Outgoing>,
+    ) -> JoinHandle<()> {
+        let dialect = self.dialect;
+        let schema = self.state.schema().clone();
+        let services = self.state.services().clone();
+        let ctx = RequestContext {
+            viewer,
+            request_id: Some(self.request_id.clone()),
+        };
+        tokio::spawn(async move {
+            let request = match to_request(payload) {
+                Ok(request) => prepare_request(request, &services, ctx),
+                Err(errors) => {
+                    let _ = out
+                        .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
+                        .await;
+                    let _ = out.send(Outgoing::Finished(id, generation)).await;
+                    return;
+                }
+            };
+            let mut responses = schema.execute_stream(request);
+            let mut first = true;
+            while let Some(response) = responses.next().await {
+                let refused_at_start = first
+                    && response.data == async_graphql::Value::Null
+                    && !response.errors.is_empty();
+                first = false;
+                let body = serde_json::to_value(&response).unwrap_or(Value::Null);
+                let text = if refused_at_start {
+                    let errors = body.get("errors").cloned().unwrap_or(Value::Null);
+                    let _ = out
+                        .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
+                        .await;
+                    let _ = out.send(Outgoing::Finished(id, generation)).await;
+                    return;
+                } else {
+                    messages::next(dialect, &id, &body)
+                };
+                if out.send(Outgoing::Text(text)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.send(Outgoing::Text(messages::complete(&id))).await;
+            let _ = out.send(Outgoing::Finished(id, generation)).await;
+        })
+    }
+}
+
+/// Builds the GraphQL request; `variables` must be an object when present.
+fn to_request(payload: OperationPayload) -> Result<async_graphql::Request, Value> {
+    let mut request = async_graphql::Request::new(payload.query);
+    if let Some(name) = payload.operation_name {
+        request = request.operation_name(name);
+    }
+    match payload.variables {
+        None | Some(Value::Null) => {}
+        Some(variables @ Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(variables));
+        }
+        Some(_) => {
+            return Err(serde_json::json!([{
+                "message": "variables must be an object",
+                "extensions": { "code": "BAD_USER_INPUT" }
+            }]));
+        }
+    }
+    if let Some(Value::Object(extensions)) = payload.extensions {
+        for (name, value) in extensions {
+            if let Ok(value) = async_graphql::Value::from_json(value) {
+                request.extensions.insert(name, value);
+            }
+        }
+    }
+    Ok(request)
+}
