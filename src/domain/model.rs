@@ -60,8 +60,8 @@ pub struct Position {
     pub updated_at: Timestamp,
 }
 
-/// One immutable lifecycle step. `seq` is the store's global insertion order; it is not commit
-/// order, so consumers that must not skip events order by (position, version) instead.
+/// One immutable lifecycle step. `seq` is the store's global order, assigned so that it is also
+/// commit order (see `ports::PositionEventLog`): subscriptions resume "after seq n".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PositionEvent {
     pub id: EventId,
