@@ -3,11 +3,12 @@
 
 use super::context::{loaders, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
-use super::loaders::{ChildCount, OfInstitution};
+use super::loaders::{ChildCount, ChildKind, ChildPage, OfInstitution, StoreLoader};
 use crate::ports::{
-    AssetFilter, AssetParent, AuditFilter, LedgerFilter, PageRequest, PositionFilter,
-    PositionParent, TemplateFilter,
+    AssetFilter, AssetParent, AuditFilter, LedgerFilter, Page, PageRequest, PositionFilter,
+    PositionParent, RepoError, TemplateFilter,
 };
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,6 +49,38 @@ pub(crate) fn page_request(first: Option<i32>, after: Option<&str>) -> GqlResult
     })
 }
 
+/// One parent's page of children through the loader, and the count that goes with it.
+pub(crate) async fn child_page<K: ChildKind>(
+    ctx: &Context<'_>,
+    kind: K,
+    parent: Uuid,
+    filter: K::Filter,
+    page: PageRequest,
+) -> GqlResult<(Page<K::Item>, ChildCount<K>)>
+where
+    StoreLoader: Loader<ChildPage<K>, Value = Page<K::Item>, Error = RepoError>,
+{
+    let key = ChildPage {
+        kind,
+        parent,
+        filter: filter.clone(),
+        page,
+    };
+    let rows = loaders(ctx)?
+        .load_one(key)
+        .await
+        .gql()?
+        .unwrap_or_else(Page::empty);
+    Ok((
+        rows,
+        ChildCount {
+            kind,
+            parent,
+            filter,
+        },
+    ))
+}
+
 /// Relay page metadata. Pagination is forward only; `hasPreviousPage` says whether `after`
 /// skipped anything.
 #[derive(SimpleObject, Clone, Debug)]
@@ -71,9 +104,9 @@ pub(crate) enum TotalCount {
     Positions(PositionFilter),
     Ledger(LedgerFilter),
     Audit(AuditFilter),
-    TemplatesOf(ChildCount<OfInstitution, TemplateFilter>),
-    AssetsOf(ChildCount<AssetParent, AssetFilter>),
-    PositionsOf(ChildCount<PositionParent, PositionFilter>),
+    TemplatesOf(ChildCount<OfInstitution>),
+    AssetsOf(ChildCount<AssetParent>),
+    PositionsOf(ChildCount<PositionParent>),
 }
 
 impl TotalCount {

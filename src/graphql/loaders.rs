@@ -176,71 +176,168 @@ impl Loader<PoliciesOf> for StoreLoader {
 /// One page of children of one parent. Keys that share (kind, filter, page) go to the store
 /// together: sibling fields of a nested query always do.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ChildPage<P, F> {
-    pub(crate) kind: P,
+pub(crate) struct ChildPage<K: ChildKind> {
+    pub(crate) kind: K,
     pub(crate) parent: Uuid,
-    pub(crate) filter: F,
+    pub(crate) filter: K::Filter,
     pub(crate) page: PageRequest,
 }
 
 /// How many children one parent has under a filter.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ChildCount<P, F> {
-    pub(crate) kind: P,
+pub(crate) struct ChildCount<K: ChildKind> {
+    pub(crate) kind: K,
     pub(crate) parent: Uuid,
-    pub(crate) filter: F,
+    pub(crate) filter: K::Filter,
 }
 
 /// Template lists only hang off institutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct OfInstitution;
 
-fn group_pages<P: Copy + Eq + Hash, F: Clone + Eq + Hash>(
-    keys: &[ChildPage<P, F>],
-) -> HashMap<(P, F, PageRequest), Vec<Uuid>> {
-    let mut groups: HashMap<(P, F, PageRequest), Vec<Uuid>> = HashMap::new();
-    for key in keys {
-        groups
-            .entry((key.kind, key.filter.clone(), key.page))
-            .or_default()
-            .push(key.parent);
-    }
-    groups
+/// A child list the store loads for many parents in one round trip.
+#[async_trait::async_trait]
+pub(crate) trait ChildKind: Copy + Eq + Hash + Send + Sync + 'static {
+    type Filter: Clone + Eq + Hash + Send + Sync + 'static;
+    type Item: Clone + Send + Sync + 'static;
+
+    async fn pages(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &Self::Filter,
+        page: PageRequest,
+    ) -> Result<HashMap<Uuid, Page<Self::Item>>, RepoError>;
+
+    async fn counts(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &Self::Filter,
+    ) -> Result<HashMap<Uuid, u64>, RepoError>;
 }
 
-fn group_counts<P: Copy + Eq + Hash, F: Clone + Eq + Hash>(
-    keys: &[ChildCount<P, F>],
-) -> HashMap<(P, F), Vec<Uuid>> {
-    let mut groups: HashMap<(P, F), Vec<Uuid>> = HashMap::new();
-    for key in keys {
-        groups
-            .entry((key.kind, key.filter.clone()))
-            .or_default()
-            .push(key.parent);
+#[async_trait::async_trait]
+impl ChildKind for OfInstitution {
+    type Filter = TemplateFilter;
+    type Item = AssetTemplate;
+
+    async fn pages(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &TemplateFilter,
+        page: PageRequest,
+    ) -> Result<HashMap<Uuid, Page<AssetTemplate>>, RepoError> {
+        let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
+        let pages = loader
+            .store
+            .templates_by_institutions(loader.scope, &ids, filter, page)
+            .await?;
+        Ok(pages.into_iter().map(|(id, rows)| (id.0, rows)).collect())
     }
-    groups
+
+    async fn counts(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &TemplateFilter,
+    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
+        let counts = loader
+            .store
+            .count_templates_by_institutions(loader.scope, &ids, filter)
+            .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(id, count)| (id.0, count))
+            .collect())
+    }
 }
 
-impl Loader<ChildPage<OfInstitution, TemplateFilter>> for StoreLoader {
-    type Value = Page<AssetTemplate>;
+#[async_trait::async_trait]
+impl ChildKind for AssetParent {
+    type Filter = AssetFilter;
+    type Item = Asset;
+
+    async fn pages(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &AssetFilter,
+        page: PageRequest,
+    ) -> Result<HashMap<Uuid, Page<Asset>>, RepoError> {
+        loader
+            .store
+            .assets_by_parents(loader.scope, self, parents, filter, page)
+            .await
+    }
+
+    async fn counts(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &AssetFilter,
+    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        loader
+            .store
+            .count_assets_by_parents(loader.scope, self, parents, filter)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl ChildKind for PositionParent {
+    type Filter = PositionFilter;
+    type Item = Position;
+
+    async fn pages(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &PositionFilter,
+        page: PageRequest,
+    ) -> Result<HashMap<Uuid, Page<Position>>, RepoError> {
+        loader
+            .store
+            .positions_by_parents(loader.scope, self, parents, filter, page)
+            .await
+    }
+
+    async fn counts(
+        self,
+        loader: &StoreLoader,
+        parents: &[Uuid],
+        filter: &PositionFilter,
+    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        loader
+            .store
+            .count_positions_by_parents(loader.scope, self, parents, filter)
+            .await
+    }
+}
+
+impl<K: ChildKind> Loader<ChildPage<K>> for StoreLoader {
+    type Value = Page<K::Item>;
     type Error = RepoError;
 
     async fn load(
         &self,
-        keys: &[ChildPage<OfInstitution, TemplateFilter>],
-    ) -> Result<HashMap<ChildPage<OfInstitution, TemplateFilter>, Page<AssetTemplate>>, RepoError>
-    {
+        keys: &[ChildPage<K>],
+    ) -> Result<HashMap<ChildPage<K>, Page<K::Item>>, RepoError> {
+        let mut groups: HashMap<(K, K::Filter, PageRequest), Vec<Uuid>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.kind, key.filter.clone(), key.page))
+                .or_default()
+                .push(key.parent);
+        }
         let mut loaded = HashMap::new();
-        for ((kind, filter, page), parents) in group_pages(keys) {
-            let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
-            let pages = self
-                .store
-                .templates_by_institutions(self.scope, &ids, &filter, page)
-                .await?;
-            for (parent, rows) in pages {
+        for ((kind, filter, page), parents) in groups {
+            for (parent, rows) in kind.pages(self, &parents, &filter, page).await? {
                 let key = ChildPage {
                     kind,
-                    parent: parent.0,
+                    parent,
                     filter: filter.clone(),
                     page,
                 };
@@ -251,148 +348,27 @@ impl Loader<ChildPage<OfInstitution, TemplateFilter>> for StoreLoader {
     }
 }
 
-impl Loader<ChildCount<OfInstitution, TemplateFilter>> for StoreLoader {
+impl<K: ChildKind> Loader<ChildCount<K>> for StoreLoader {
     type Value = u64;
     type Error = RepoError;
 
-    async fn load(
-        &self,
-        keys: &[ChildCount<OfInstitution, TemplateFilter>],
-    ) -> Result<HashMap<ChildCount<OfInstitution, TemplateFilter>, u64>, RepoError> {
-        let mut loaded = HashMap::new();
-        for ((kind, filter), parents) in group_counts(keys) {
-            let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
-            let counts = self
-                .store
-                .count_templates_by_institutions(self.scope, &ids, &filter)
-                .await?;
-            for (parent, count) in counts {
-                loaded.insert(
-                    ChildCount {
-                        kind,
-                        parent: parent.0,
-                        filter: filter.clone(),
-                    },
-                    count,
-                );
-            }
+    async fn load(&self, keys: &[ChildCount<K>]) -> Result<HashMap<ChildCount<K>, u64>, RepoError> {
+        let mut groups: HashMap<(K, K::Filter), Vec<Uuid>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.kind, key.filter.clone()))
+                .or_default()
+                .push(key.parent);
         }
-        Ok(loaded)
-    }
-}
-
-impl Loader<ChildPage<AssetParent, AssetFilter>> for StoreLoader {
-    type Value = Page<Asset>;
-    type Error = RepoError;
-
-    async fn load(
-        &self,
-        keys: &[ChildPage<AssetParent, AssetFilter>],
-    ) -> Result<HashMap<ChildPage<AssetParent, AssetFilter>, Page<Asset>>, RepoError> {
         let mut loaded = HashMap::new();
-        for ((kind, filter, page), parents) in group_pages(keys) {
-            let pages = self
-                .store
-                .assets_by_parents(self.scope, kind, &parents, &filter, page)
-                .await?;
-            for (parent, rows) in pages {
-                loaded.insert(
-                    ChildPage {
-                        kind,
-                        parent,
-                        filter: filter.clone(),
-                        page,
-                    },
-                    rows,
-                );
-            }
-        }
-        Ok(loaded)
-    }
-}
-
-impl Loader<ChildCount<AssetParent, AssetFilter>> for StoreLoader {
-    type Value = u64;
-    type Error = RepoError;
-
-    async fn load(
-        &self,
-        keys: &[ChildCount<AssetParent, AssetFilter>],
-    ) -> Result<HashMap<ChildCount<AssetParent, AssetFilter>, u64>, RepoError> {
-        let mut loaded = HashMap::new();
-        for ((kind, filter), parents) in group_counts(keys) {
-            let counts = self
-                .store
-                .count_assets_by_parents(self.scope, kind, &parents, &filter)
-                .await?;
-            for (parent, count) in counts {
-                loaded.insert(
-                    ChildCount {
-                        kind,
-                        parent,
-                        filter: filter.clone(),
-                    },
-                    count,
-                );
-            }
-        }
-        Ok(loaded)
-    }
-}
-
-impl Loader<ChildPage<PositionParent, PositionFilter>> for StoreLoader {
-    type Value = Page<Position>;
-    type Error = RepoError;
-
-    async fn load(
-        &self,
-        keys: &[ChildPage<PositionParent, PositionFilter>],
-    ) -> Result<HashMap<ChildPage<PositionParent, PositionFilter>, Page<Position>>, RepoError> {
-        let mut loaded = HashMap::new();
-        for ((kind, filter, page), parents) in group_pages(keys) {
-            let pages = self
-                .store
-                .positions_by_parents(self.scope, kind, &parents, &filter, page)
-                .await?;
-            for (parent, rows) in pages {
-                loaded.insert(
-                    ChildPage {
-                        kind,
-                        parent,
-                        filter: filter.clone(),
-                        page,
-                    },
-                    rows,
-                );
-            }
-        }
-        Ok(loaded)
-    }
-}
-
-impl Loader<ChildCount<PositionParent, PositionFilter>> for StoreLoader {
-    type Value = u64;
-    type Error = RepoError;
-
-    async fn load(
-        &self,
-        keys: &[ChildCount<PositionParent, PositionFilter>],
-    ) -> Result<HashMap<ChildCount<PositionParent, PositionFilter>, u64>, RepoError> {
-        let mut loaded = HashMap::new();
-        for ((kind, filter), parents) in group_counts(keys) {
-            let counts = self
-                .store
-                .count_positions_by_parents(self.scope, kind, &parents, &filter)
-                .await?;
-            for (parent, count) in counts {
-                loaded.insert(
-                    ChildCount {
-                        kind,
-                        parent,
-                        filter: filter.clone(),
-                    },
-                    count,
-                );
+        for ((kind, filter), parents) in groups {
+            for (parent, count) in kind.counts(self, &parents, &filter).await? {
+                let key = ChildCount {
+                    kind,
+                    parent,
+                    filter: filter.clone(),
+                };
+                loaded.insert(key, count);
             }
         }
         Ok(loaded)

@@ -7,12 +7,12 @@ use super::load_required;
 use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
 use crate::domain::model::{Institution, Policy};
-use crate::graphql::connection::{TotalCount, connection, page_cost, page_request};
+use crate::graphql::connection::{TotalCount, child_page, connection, page_cost, page_request};
 use crate::graphql::context::{loaders, request_context};
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
-use crate::graphql::loaders::{ChildCount, ChildPage, KeysOf, OfInstitution, PoliciesOf};
+use crate::graphql::loaders::{KeysOf, OfInstitution, PoliciesOf};
 use crate::graphql::scalars::{DateTime, DecimalText, to_id};
-use crate::ports::{AssetParent, Page, PositionParent};
+use crate::ports::{AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 /// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
@@ -67,25 +67,11 @@ impl InstitutionNode {
         let viewer = request_context(ctx)?.viewer;
         let filter = filter.unwrap_or_default().to_store(&viewer)?;
         let page = page_request(first, after.as_deref())?;
-        let key = ChildPage {
-            kind: OfInstitution,
-            parent: self.0.id.0,
-            filter: filter.clone(),
-            page,
-        };
-        let rows = loaders(ctx)?
-            .load_one(key)
-            .await
-            .gql()?
-            .unwrap_or_else(Page::empty);
+        let (rows, count) = child_page(ctx, OfInstitution, self.0.id.0, filter, page).await?;
         Ok(AssetTemplateConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::TemplatesOf(ChildCount {
-                kind: OfInstitution,
-                parent: self.0.id.0,
-                filter,
-            }),
+            total: TotalCount::TemplatesOf(count),
         })
     }
 
@@ -101,26 +87,12 @@ impl InstitutionNode {
         let viewer = request_context(ctx)?.viewer;
         let filter = filter.unwrap_or_default().to_store(&viewer)?;
         let page = page_request(first, after.as_deref())?;
-        let kind = AssetParent::Institution;
-        let key = ChildPage {
-            kind,
-            parent: self.0.id.0,
-            filter: filter.clone(),
-            page,
-        };
-        let rows = loaders(ctx)?
-            .load_one(key)
-            .await
-            .gql()?
-            .unwrap_or_else(Page::empty);
+        let (rows, count) =
+            child_page(ctx, AssetParent::Institution, self.0.id.0, filter, page).await?;
         Ok(AssetConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::AssetsOf(ChildCount {
-                kind,
-                parent: self.0.id.0,
-                filter,
-            }),
+            total: TotalCount::AssetsOf(count),
         })
     }
 
@@ -136,26 +108,12 @@ impl InstitutionNode {
         let viewer = request_context(ctx)?.viewer;
         let filter = filter.unwrap_or_default().to_store(&viewer)?;
         let page = page_request(first, after.as_deref())?;
-        let kind = PositionParent::Institution;
-        let key = ChildPage {
-            kind,
-            parent: self.0.id.0,
-            filter: filter.clone(),
-            page,
-        };
-        let rows = loaders(ctx)?
-            .load_one(key)
-            .await
-            .gql()?
-            .unwrap_or_else(Page::empty);
+        let (rows, count) =
+            child_page(ctx, PositionParent::Institution, self.0.id.0, filter, page).await?;
         Ok(PositionConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::PositionsOf(ChildCount {
-                kind,
-                parent: self.0.id.0,
-                filter,
-            }),
+            total: TotalCount::PositionsOf(count),
         })
     }
 

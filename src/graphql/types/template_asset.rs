@@ -6,12 +6,11 @@ use super::institution::InstitutionNode;
 use super::load_required;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
-use crate::graphql::connection::{TotalCount, connection, page_cost, page_request};
-use crate::graphql::context::{loaders, request_context};
-use crate::graphql::error::{GqlResult, OrGraphqlError as _};
-use crate::graphql::loaders::{ChildCount, ChildPage};
+use crate::graphql::connection::{TotalCount, child_page, connection, page_cost, page_request};
+use crate::graphql::context::request_context;
+use crate::graphql::error::GqlResult;
 use crate::graphql::scalars::{DateTime, Json, to_id};
-use crate::ports::{AssetFilter, AssetParent, Page, PositionParent};
+use crate::ports::{AssetFilter, AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object};
 
 /// A tokenizable asset type an institution defines, with a validated `config`.
@@ -76,27 +75,13 @@ impl AssetTemplateNode {
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetConnection> {
         let page = page_request(first, after.as_deref())?;
-        let kind = AssetParent::Template;
         let filter = AssetFilter::default();
-        let key = ChildPage {
-            kind,
-            parent: self.0.id.0,
-            filter: filter.clone(),
-            page,
-        };
-        let rows = loaders(ctx)?
-            .load_one(key)
-            .await
-            .gql()?
-            .unwrap_or_else(Page::empty);
+        let (rows, count) =
+            child_page(ctx, AssetParent::Template, self.0.id.0, filter, page).await?;
         Ok(AssetConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::AssetsOf(ChildCount {
-                kind,
-                parent: self.0.id.0,
-                filter,
-            }),
+            total: TotalCount::AssetsOf(count),
         })
     }
 }
@@ -160,26 +145,12 @@ impl AssetNode {
         let viewer = request_context(ctx)?.viewer;
         let filter = filter.unwrap_or_default().to_store(&viewer)?;
         let page = page_request(first, after.as_deref())?;
-        let kind = PositionParent::Asset;
-        let key = ChildPage {
-            kind,
-            parent: self.0.id.0,
-            filter: filter.clone(),
-            page,
-        };
-        let rows = loaders(ctx)?
-            .load_one(key)
-            .await
-            .gql()?
-            .unwrap_or_else(Page::empty);
+        let (rows, count) =
+            child_page(ctx, PositionParent::Asset, self.0.id.0, filter, page).await?;
         Ok(PositionConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::PositionsOf(ChildCount {
-                kind,
-                parent: self.0.id.0,
-                filter,
-            }),
+            total: TotalCount::PositionsOf(count),
         })
     }
 }
