@@ -49,10 +49,10 @@ impl TemplateConfig {
                 let config_region: Region = reader
                     .text("region")?
                     .parse()
-                    .map_err(|_| DomainError::invalid("config.region", "must be a Region"))?;
+                    .map_err(|_| DomainError::invalid("input.config.region", "must be a Region"))?;
                 if config_region != region {
                     return Err(DomainError::invalid(
-                        "config.region",
+                        "input.config.region",
                         format!("must equal the template region {region}"),
                     ));
                 }
@@ -62,7 +62,7 @@ impl TemplateConfig {
                     && min > max
                 {
                     return Err(DomainError::invalid(
-                        "config.minAmount",
+                        "input.config.minAmount",
                         "must not exceed config.maxAmount",
                     ));
                 }
@@ -78,7 +78,7 @@ impl TemplateConfig {
                 let percentage = reader.decimal("retainagePercentage")?;
                 if percentage < Decimal::ZERO || percentage > Decimal::from(100) {
                     return Err(DomainError::invalid(
-                        "config.retainagePercentage",
+                        "input.config.retainagePercentage",
                         "must be between 0 and 100",
                     ));
                 }
@@ -135,7 +135,7 @@ struct ConfigReader<'a>(&'a Map<String, Value>);
 
 impl ConfigReader<'_> {
     fn field(key: &str) -> String {
-        format!("config.{key}")
+        format!("input.config.{key}")
     }
 
     fn only(&self, allowed: &[&str]) -> Result<(), DomainError> {
@@ -157,7 +157,7 @@ impl ConfigReader<'_> {
     }
 
     fn currency(&self) -> Result<Currency, DomainError> {
-        Currency::parse(self.text("currency")?, "config.currency")
+        Currency::parse(self.text("currency")?, "input.config.currency")
     }
 
     fn country(&self, key: &str) -> Result<String, DomainError> {
@@ -240,7 +240,7 @@ mod tests {
             json!({"currency": "USD", "region": "SG"}),
         );
         assert!(
-            matches!(wrong_region, Err(DomainError::InvalidInput { field, .. }) if field == "config.region")
+            matches!(wrong_region, Err(DomainError::InvalidInput { field, .. }) if field == "input.config.region")
         );
         let inverted = parse(
             TemplateCode::ConstrEscrow,

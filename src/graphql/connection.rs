@@ -3,7 +3,9 @@
 
 use super::context::{loaders, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
-use super::loaders::{ChildCount, ChildKind, ChildPage, OfInstitution, StoreLoader};
+use super::loaders::{
+    ChildCount, ChildKind, ChildPage, CountedChildPage, OfInstitution, StoreLoader,
+};
 use crate::ports::{
     AssetFilter, AssetParent, AuditFilter, LedgerFilter, Page, PageRequest, PositionFilter,
     PositionParent, RepoError, TemplateFilter,
@@ -49,24 +51,33 @@ pub(crate) fn page_request(first: Option<i32>, after: Option<&str>) -> GqlResult
     })
 }
 
-/// One parent's page of children through the loader, and the count that goes with it.
+/// One parent's page of children through the loader, and its `totalCount` source: loaded
+/// with the page when the query selects `totalCount` (see `CountedChildPage`), else lazily.
 pub(crate) async fn child_page<K: ChildKind>(
     ctx: &Context<'_>,
     kind: K,
     parent: Uuid,
     filter: K::Filter,
     page: PageRequest,
-) -> GqlResult<(Page<K::Item>, ChildCount<K>)>
+) -> GqlResult<(Page<K::Item>, TotalCount)>
 where
-    StoreLoader: Loader<ChildPage<K>, Value = Page<K::Item>, Error = RepoError>,
+    StoreLoader: Loader<ChildPage<K>, Value = Page<K::Item>, Error = RepoError>
+        + Loader<CountedChildPage<K>, Value = (Page<K::Item>, u64), Error = RepoError>,
+    ChildCount<K>: Into<TotalCount>,
 {
+    let loaders = loaders(ctx)?;
     let key = ChildPage {
         kind,
         parent,
         filter: filter.clone(),
         page,
     };
-    let rows = loaders(ctx)?
+    if ctx.look_ahead().field("totalCount").exists() {
+        let loaded = loaders.load_one(CountedChildPage(key)).await.gql()?;
+        let (rows, count) = loaded.unwrap_or_else(|| (Page::empty(), 0));
+        return Ok((rows, TotalCount::Known(count)));
+    }
+    let rows = loaders
         .load_one(key)
         .await
         .gql()?
@@ -77,8 +88,27 @@ where
             kind,
             parent,
             filter,
-        },
+        }
+        .into(),
     ))
+}
+
+impl From<ChildCount<OfInstitution>> for TotalCount {
+    fn from(key: ChildCount<OfInstitution>) -> Self {
+        Self::TemplatesOf(key)
+    }
+}
+
+impl From<ChildCount<AssetParent>> for TotalCount {
+    fn from(key: ChildCount<AssetParent>) -> Self {
+        Self::AssetsOf(key)
+    }
+}
+
+impl From<ChildCount<PositionParent>> for TotalCount {
+    fn from(key: ChildCount<PositionParent>) -> Self {
+        Self::PositionsOf(key)
+    }
 }
 
 /// Relay page metadata. Pagination is forward only; `hasPreviousPage` says whether `after`
@@ -98,6 +128,8 @@ pub(crate) struct PageInfo {
 /// What `totalCount` counts: the same filter and parent as the rows, without the page.
 #[derive(Clone, Debug)]
 pub(crate) enum TotalCount {
+    /// Already loaded alongside the rows.
+    Known(u64),
     Institutions,
     Templates(TemplateFilter),
     Assets(AssetFilter),
@@ -114,6 +146,7 @@ impl TotalCount {
         let scope = request_context(ctx)?.viewer.scope();
         let store = services(ctx)?.store();
         let count = match self {
+            Self::Known(count) => *count,
             Self::Institutions => store.count_institutions(scope).await.gql()?,
             Self::Templates(filter) => store.count_templates(scope, filter).await.gql()?,
             Self::Assets(filter) => store.count_assets(scope, filter).await.gql()?,

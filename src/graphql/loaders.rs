@@ -374,3 +374,44 @@ impl<K: ChildKind> Loader<ChildCount<K>> for StoreLoader {
         Ok(loaded)
     }
 }
+
+/// A page together with its parent's total, for connections that select `totalCount`: the
+/// count rides in the page's batch (two statements for the whole level) instead of forming
+/// batches of its own, which would split whenever keys reach the loader spread out in time.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CountedChildPage<K: ChildKind>(pub(crate) ChildPage<K>);
+
+impl<K: ChildKind> Loader<CountedChildPage<K>> for StoreLoader {
+    type Value = (Page<K::Item>, u64);
+    type Error = RepoError;
+
+    async fn load(
+        &self,
+        keys: &[CountedChildPage<K>],
+    ) -> Result<HashMap<CountedChildPage<K>, (Page<K::Item>, u64)>, RepoError> {
+        let mut groups: HashMap<(K, K::Filter, PageRequest), Vec<Uuid>> = HashMap::new();
+        for CountedChildPage(key) in keys {
+            groups
+                .entry((key.kind, key.filter.clone(), key.page))
+                .or_default()
+                .push(key.parent);
+        }
+        let mut loaded = HashMap::new();
+        for ((kind, filter, page), parents) in groups {
+            let mut pages = kind.pages(self, &parents, &filter, page).await?;
+            let counts = kind.counts(self, &parents, &filter).await?;
+            for parent in parents {
+                let rows = pages.remove(&parent).unwrap_or_else(Page::empty);
+                let count = counts.get(&parent).copied().unwrap_or(0);
+                let key = ChildPage {
+                    kind,
+                    parent,
+                    filter: filter.clone(),
+                    page,
+                };
+                loaded.insert(CountedChildPage(key), (rows, count));
+            }
+        }
+        Ok(loaded)
+    }
+}

@@ -47,6 +47,15 @@ impl Services {
         if let ServiceError::Forbidden(reason) = &error {
             let mut payload = JsonObject::new();
             payload.insert("reason".into(), reason.clone().into());
+            if let Some(target) = subject.institution_id {
+                payload.insert("targetInstitutionId".into(), target.to_string().into());
+            }
+            // Filed under the caller's institution, never the one it named: otherwise any key
+            // could write rows into another institution's audit trail.
+            let subject = AuditSubject {
+                institution_id: ctx.viewer.institution_id.or(subject.institution_id),
+                ..subject
+            };
             let event = audit_event(ctx, subject, AuditOutcome::Forbidden, payload);
             if let Err(store_error) = self.store.record_audit(&event).await {
                 tracing::error!(%store_error, "could not record a forbidden attempt");

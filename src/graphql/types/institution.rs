@@ -7,7 +7,7 @@ use super::load_required;
 use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
 use crate::domain::model::{Institution, Policy};
-use crate::graphql::connection::{TotalCount, child_page, connection, page_cost, page_request};
+use crate::graphql::connection::{child_page, connection, page_cost, page_request};
 use crate::graphql::context::{loaders, request_context};
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::loaders::{KeysOf, OfInstitution, PoliciesOf};
@@ -71,7 +71,7 @@ impl InstitutionNode {
         Ok(AssetTemplateConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::TemplatesOf(count),
+            total: count,
         })
     }
 
@@ -92,7 +92,7 @@ impl InstitutionNode {
         Ok(AssetConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::AssetsOf(count),
+            total: count,
         })
     }
 
@@ -113,7 +113,7 @@ impl InstitutionNode {
         Ok(PositionConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::PositionsOf(count),
+            total: count,
         })
     }
 

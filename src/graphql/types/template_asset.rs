@@ -6,7 +6,7 @@ use super::institution::InstitutionNode;
 use super::load_required;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
-use crate::graphql::connection::{TotalCount, child_page, connection, page_cost, page_request};
+use crate::graphql::connection::{child_page, connection, page_cost, page_request};
 use crate::graphql::context::request_context;
 use crate::graphql::error::GqlResult;
 use crate::graphql::scalars::{DateTime, Json, to_id};
@@ -81,7 +81,7 @@ impl AssetTemplateNode {
         Ok(AssetConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::AssetsOf(count),
+            total: count,
         })
     }
 }
@@ -150,7 +150,7 @@ impl AssetNode {
         Ok(PositionConnection {
             page: rows,
             after: page.after,
-            total: TotalCount::PositionsOf(count),
+            total: count,
         })
     }
 }
