@@ -45,13 +45,20 @@ async fn serve(args: escrowgrid::config::SettingsArgs) -> Result<(), String> {
     } else {
         "memory"
     };
+    let graphiql = settings.http.graphiql;
     let app = Application::build(settings)
         .await
         .map_err(|error| error.to_string())?;
     let address = app.address();
     tracing::info!(%address, store, "escrowgrid listening");
+    // The first line is what scripts wait for: keep its shape.
     println!("escrowgrid listening on http://{address} ({store} store)");
-    println!("GraphiQL: http://{address}/graphql");
+    if graphiql {
+        println!("GraphiQL: http://{address}/graphql");
+    }
+    if let Some(metrics) = app.metrics_address() {
+        println!("Metrics (no key): http://{metrics}/metrics");
+    }
     if let Some(key) = generated_key {
         // Printed once, to stdout only (never logged): the operator's only chance to copy it.
         println!(

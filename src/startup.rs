@@ -1,20 +1,31 @@
 //! The composition root: the one place that names concrete adapters and wires the store,
-//! the services, the schema and the HTTP server together.
+//! the services, the schema and the HTTP server together, and that runs the shutdown.
+//!
+//! Shutdown, on SIGTERM or SIGINT: `/ready` turns 503 and websockets close with 1001 at once;
+//! after `SHUTDOWN_DRAIN_MS` the listeners stop accepting; requests in flight finish, all
+//! within `SHUTDOWN_TIMEOUT_MS` of the signal; then the pool closes. Whatever is still running
+//! at the deadline is cancelled, which rolls back its transaction (every write is one).
 
 use crate::adapters::memory::MemoryStore;
-use crate::adapters::seaorm::{PgStore, PoolSettings};
-use crate::config::{PoolConfig, Settings};
+use crate::adapters::seaorm::{PgStore, PoolSettings, STATEMENT_LATENCY_BUCKETS};
+use crate::config::{PoolConfig, Settings, ShutdownSettings};
 use crate::graphql;
-use crate::http::WsConfig;
-use crate::http::{self, AppState};
+use crate::http::{
+    self, AppState, HistogramSnapshot, HttpOptions, Sessions, StatementStats, StatementStatsSource,
+    WsConfig,
+};
 use crate::ports::{RepoError, Store};
 use crate::service::{Services, SubscriptionGauge};
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::{Instant, sleep, timeout_at};
+
+/// Time the pool gets to close when the shutdown deadline has already passed.
+const POOL_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -29,15 +40,21 @@ pub enum StartupError {
     Serve(#[from] std::io::Error),
 }
 
-/// A built application with its listener already bound, so `port()` is known before it runs.
+/// A built application with its listeners already bound, so `port()` is known before it runs.
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: axum::Router,
+    /// The `METRICS_ADDR` listener and its router, when configured.
+    metrics: Option<(TcpListener, axum::Router)>,
     services: Services,
-    /// Set when the server stops, so open websockets close with a proper frame: axum's
-    /// graceful shutdown does not wait for upgraded connections.
+    /// Set when shutdown begins, so `/ready` answers 503 and open websockets close with a
+    /// proper frame: axum's graceful shutdown does not wait for upgraded connections.
     shutdown: watch::Sender<bool>,
+    sessions: Sessions,
+    shutdown_settings: ShutdownSettings,
+    /// The pool to close last, when this application opened it.
+    postgres: Option<PgStore>,
 }
 
 impl Application {
@@ -45,49 +62,81 @@ impl Application {
     /// the in-memory store, then binds.
     ///
     /// # Errors
-    /// `Database` when PostgreSQL cannot be reached or migrated; `Bind` when the address is taken.
+    /// `Database` when PostgreSQL cannot be reached or migrated; `Bind` when an address is taken.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store: Arc<dyn Store> = match &settings.database_url {
-            Some(url) => Arc::new(connect_postgres(url, settings.pool).await?),
-            None => Arc::new(MemoryStore::new()),
-        };
-        Self::with_store(settings, store).await
+        match &settings.database_url {
+            Some(url) => {
+                let store = connect_postgres(url, settings.pool).await?;
+                Self::with_postgres(settings, store).await
+            }
+            None => Self::with_store(settings, Arc::new(MemoryStore::new())).await,
+        }
     }
 
-    /// Like `build`, with a store made elsewhere (tests hand in a fresh database).
+    /// Like `build`, with a PostgreSQL store made elsewhere: its statement latency is on
+    /// `/metrics`, and its pool is closed at shutdown.
     ///
     /// # Errors
-    /// `Bind` when the address is taken.
+    /// `Bind` when an address is taken.
+    pub async fn with_postgres(settings: Settings, store: PgStore) -> Result<Self, StartupError> {
+        let timed = store.clone();
+        let stats: StatementStatsSource = Arc::new(move || statement_stats(&timed));
+        Self::assemble(settings, Arc::new(store.clone()), Some(store), Some(stats)).await
+    }
+
+    /// Like `build`, with any store made elsewhere (tests hand in a fresh database); the
+    /// caller keeps the store's lifecycle.
+    ///
+    /// # Errors
+    /// `Bind` when an address is taken.
     pub async fn with_store(
         settings: Settings,
         store: Arc<dyn Store>,
     ) -> Result<Self, StartupError> {
+        Self::assemble(settings, store, None, None).await
+    }
+
+    async fn assemble(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        postgres: Option<PgStore>,
+        statement_stats: Option<StatementStatsSource>,
+    ) -> Result<Self, StartupError> {
         let services = Services::new(store, settings.root_key.token.clone());
-        let schema = graphql::build_schema(services.clone());
+        let schema = graphql::build_schema_with(services.clone(), &settings.schema);
         let (shutdown, shutdown_watch) = watch::channel(false);
+        let sessions = Sessions::default();
         let ws = WsConfig {
             allowed_origins: settings.cors_allow_origins.clone(),
             shutdown: shutdown_watch,
             settings: settings.websocket,
+            sessions: sessions.clone(),
         };
-        let router = http::router(
-            AppState::new(schema, services.clone(), ws),
-            &settings.cors_allow_origins,
-        );
-        let requested = SocketAddr::new(settings.bind, settings.port);
-        let listener = TcpListener::bind(requested)
-            .await
-            .map_err(|source| StartupError::Bind {
-                address: requested,
-                source,
-            })?;
+        let options = HttpOptions {
+            http: settings.http,
+            schema: settings.schema.clone(),
+            rate_limit: settings.rate_limit,
+            metrics: settings.metrics,
+            statement_stats,
+        };
+        let state = AppState::new(schema, services.clone(), ws, options);
+        let router = http::router(state.clone(), &settings.cors_allow_origins);
+        let listener = bind(SocketAddr::new(settings.bind, settings.port)).await?;
         let address = listener.local_addr()?;
+        let metrics = match settings.metrics.listen {
+            Some(requested) => Some((bind(requested).await?, http::metrics_router(state))),
+            None => None,
+        };
         Ok(Self {
             listener,
             address,
             router,
+            metrics,
             services,
             shutdown,
+            sessions,
+            shutdown_settings: settings.shutdown,
+            postgres,
         })
     }
 
@@ -101,6 +150,14 @@ impl Application {
         self.address
     }
 
+    /// Where `/metrics` is served without a key, when `METRICS_ADDR` is set.
+    #[must_use]
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Open subscription streams; tests wait on it because graphql-transport-ws does not
     /// acknowledge `subscribe`.
     #[must_use]
@@ -108,7 +165,7 @@ impl Application {
         self.services.subscription_gauge().clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
+    /// Serves until SIGTERM or SIGINT, then shuts down (see the module documentation).
     ///
     /// # Errors
     /// When the server itself fails.
@@ -116,7 +173,7 @@ impl Application {
         self.run_with_shutdown(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes, then finishes the requests in flight.
+    /// Serves until `signal` completes, then shuts down (see the module documentation).
     ///
     /// # Errors
     /// When the server itself fails.
@@ -124,15 +181,108 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let shutdown = self.shutdown;
-        let signal = async move {
-            signal.await;
-            let _ = shutdown.send(true);
+        let Self {
+            listener,
+            router,
+            metrics,
+            shutdown,
+            sessions,
+            shutdown_settings,
+            postgres,
+            ..
+        } = self;
+        // Flipped after the drain: both listeners stop accepting then.
+        let (stop_accepting, accepting) = watch::channel(false);
+        let metrics_server = metrics.map(|(listener, router)| {
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(flipped(accepting.clone()))
+                    .into_future(),
+            )
+        });
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(flipped(accepting))
+            .into_future();
+        tokio::pin!(server);
+
+        tokio::select! {
+            served = &mut server => return served.map_err(StartupError::from),
+            () = signal => {}
+        }
+        let deadline = Instant::now() + shutdown_settings.timeout;
+        tracing::info!(
+            timeout_ms = millis(shutdown_settings.timeout),
+            drain_ms = millis(shutdown_settings.drain),
+            "shutting down: /ready is 503, websockets are closing"
+        );
+        let _ = shutdown.send(true);
+        if !shutdown_settings.drain.is_zero() {
+            tokio::select! {
+                served = &mut server => served?,
+                () = sleep(shutdown_settings.drain) => {}
+            }
+        }
+        let _ = stop_accepting.send(true);
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let finished = match timeout_at(deadline, &mut server).await {
+            Ok(served) => {
+                served?;
+                true
+            }
+            Err(_) => false,
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .await?;
+        let sockets_closed = timeout_at(deadline, sessions.all_closed()).await.is_ok();
+        if let Some(task) = metrics_server {
+            task.abort();
+        }
+        if !finished || !sockets_closed {
+            tracing::warn!(
+                requests_finished = finished,
+                websockets_closed = sockets_closed,
+                "shutdown deadline reached; cancelling what is left (open transactions roll back)"
+            );
+        }
+        if let Some(store) = postgres {
+            // Closing waits for checked-out connections; one held by a request cancelled at
+            // the deadline must not keep the process alive past it.
+            let until = deadline.max(Instant::now() + POOL_CLOSE_GRACE);
+            match timeout_at(until, store.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "could not close the database pool"),
+                Err(_) => tracing::warn!("the database pool did not close in time"),
+            }
+        }
+        tracing::info!("shut down");
         Ok(())
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartupError::Bind { address, source })
+}
+
+/// Resolves once `watch` holds `true` (or its sender is gone).
+async fn flipped(mut watch: watch::Receiver<bool>) {
+    let _ = watch.wait_for(|flag| *flag).await;
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The adapter's statement latency in the HTTP layer's terms: the adapter knows nothing of
+/// HTTP, and the HTTP layer nothing of adapters.
+fn statement_stats(store: &PgStore) -> StatementStats {
+    let timings = store.statement_timings();
+    StatementStats {
+        latency: HistogramSnapshot {
+            bounds: STATEMENT_LATENCY_BUCKETS.to_vec(),
+            counts: timings.counts,
+            sum_seconds: timings.sum_seconds,
+        },
+        failed: timings.failed,
     }
 }
 
@@ -186,5 +336,4 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

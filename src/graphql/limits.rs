@@ -1,12 +1,23 @@
 //! Limits on what one document may ask for, checked before any resolver runs. Depth and
 //! complexity are async-graphql's (connections cost `first` × children, see `page_cost`);
 //! aliases and root fields are counted here, because aliases of a cheap field
-//! (`a1: __typename … a1000: __typename`) pass any complexity limit.
+//! (`a1: __typename … a1000: __typename`) pass any complexity limit. Tokens, aliases and
+//! nesting are first counted on the raw text (`scan`), so a flood costs a read, not a parse;
+//! input lists are measured against the schema's types (`input_lists`).
+
+mod input_lists;
+mod scan;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+use input_lists::InputShapes;
+use scan::{Excess, ScanLimits};
 use std::sync::Arc;
+
+/// Inline fragments add a level of braces but not of depth; the text scan allows this many
+/// before it refuses on nesting alone (the exact depth check follows the parse).
+const INLINE_FRAGMENT_SLACK: usize = 4;
 
 /// Schema-wide switches and limits; the defaults let the contract's nested frontend query
 /// (institutions → assets → positions → events at first 10/20/20) through.
@@ -16,6 +27,12 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    /// Lexical tokens in one document (Apollo Router's `parser_max_tokens` idea): bounds the
+    /// parse, which runs before every other check.
+    pub max_tokens: usize,
+    /// Items in one GraphQL input list (not in `JSON` values): every list in the schema is an
+    /// enum set or a currency list, and ISO 4217 has fewer than 200 codes.
+    pub max_input_list_length: usize,
     pub introspection: bool,
     pub suggestions: bool,
 }
@@ -27,8 +44,56 @@ impl Default for SchemaOptions {
             max_complexity: 250_000,
             max_aliases: 30,
             max_root_fields: 20,
+            max_tokens: 10_000,
+            max_input_list_length: 200,
             introspection: true,
             suggestions: true,
+        }
+    }
+}
+
+impl SchemaOptions {
+    /// The limits `check_text` enforces.
+    fn scan_limits(&self) -> ScanLimits {
+        ScanLimits {
+            max_tokens: self.max_tokens,
+            max_aliases: self.max_aliases,
+            max_nesting: self.max_depth.saturating_add(INLINE_FRAGMENT_SLACK),
+        }
+    }
+
+    /// The cheap text checks alone, for transports that parse a document themselves before
+    /// handing it to the schema (which checks again, for every transport).
+    ///
+    /// # Errors
+    /// QUERY_TOO_COMPLEX naming `maxTokens`, `maxAliases` or `maxDepth`.
+    pub fn check_text(&self, query: &str) -> Result<(), ServerError> {
+        scan::scan(query, self.scan_limits()).map_err(|excess| self.excess(excess))
+    }
+
+    fn excess(&self, excess: Excess) -> ServerError {
+        match excess {
+            Excess::Tokens => too_complex(
+                format!(
+                    "the document has more than {} tokens; send large values as variables",
+                    self.max_tokens
+                ),
+                "maxTokens",
+                self.max_tokens,
+            ),
+            Excess::Aliases => too_complex(
+                format!("the document uses more than {} aliases", self.max_aliases),
+                "maxAliases",
+                self.max_aliases,
+            ),
+            Excess::Nesting(_) => too_complex(
+                format!(
+                    "the document nests selections deeper than {} levels",
+                    self.max_depth
+                ),
+                "maxDepth",
+                self.max_depth,
+            ),
         }
     }
 }
@@ -46,23 +111,36 @@ pub(crate) fn too_complex(message: String, limit: &str, max: usize) -> ServerErr
 }
 
 pub(crate) struct DocumentLimits {
-    pub(crate) max_aliases: usize,
-    pub(crate) max_root_fields: usize,
+    options: SchemaOptions,
+    shapes: Arc<InputShapes>,
+}
+
+impl DocumentLimits {
+    pub(crate) fn new(options: &SchemaOptions) -> Self {
+        Self {
+            options: options.clone(),
+            shapes: InputShapes::of_schema(),
+        }
+    }
 }
 
 impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(DocumentLimitsExtension {
-            max_aliases: self.max_aliases,
-            max_root_fields: self.max_root_fields,
+            options: self.options.clone(),
+            shapes: Arc::clone(&self.shapes),
         })
     }
 }
 
 struct DocumentLimitsExtension {
-    max_aliases: usize,
-    max_root_fields: usize,
+    options: SchemaOptions,
+    shapes: Arc<InputShapes>,
 }
+
+/// async-graphql's own guard against deep fragment chains (its text is fixed); it is a depth
+/// limit as far as a client is concerned.
+const RECURSION_DEPTH_MESSAGE: &str = "The recursion depth of the query cannot be greater than";
 
 #[async_trait::async_trait]
 impl Extension for DocumentLimitsExtension {
@@ -73,36 +151,64 @@ impl Extension for DocumentLimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        let options = &self.options;
+        options.check_text(query)?;
+        let document = next.run(ctx, query, variables).await.map_err(|error| {
+            if error.message.starts_with(RECURSION_DEPTH_MESSAGE) {
+                options.excess(Excess::Nesting(0))
+            } else {
+                error
+            }
+        })?;
         let aliases = count_aliases(&document);
-        if aliases > self.max_aliases {
+        if aliases > options.max_aliases {
             return Err(too_complex(
                 format!(
                     "the document uses {aliases} aliases; at most {} are allowed",
-                    self.max_aliases
+                    options.max_aliases
                 ),
                 "maxAliases",
-                self.max_aliases,
+                options.max_aliases,
             ));
         }
         let root_fields = count_root_fields(&document);
-        if root_fields > self.max_root_fields {
+        if root_fields > options.max_root_fields {
             return Err(too_complex(
                 format!(
                     "an operation selects {root_fields} root fields; at most {} are allowed",
-                    self.max_root_fields
+                    options.max_root_fields
                 ),
                 "maxRootFields",
-                self.max_root_fields,
+                options.max_root_fields,
+            ));
+        }
+        if !options.introspection && asks_for_introspection(&document) {
+            // async-graphql would answer `__schema: null`; a refusal tells the client why.
+            let mut error = ServerError::new(
+                "introspection is disabled on this server: __schema and __type are not available",
+                None,
+            );
+            error
+                .extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("code", super::error::codes::GRAPHQL_VALIDATION_FAILED);
+            return Err(error);
+        }
+        let max_list = options.max_input_list_length;
+        if let Some(length) = self.shapes.longest_over(&document, variables, max_list) {
+            return Err(too_complex(
+                format!("an input list holds {length} items; at most {max_list} are allowed"),
+                "maxInputListLength",
+                max_list,
             ));
         }
         Ok(document)
     }
 }
 
-/// Every alias in operations and fragments, walked without recursion so a deep document
+/// Every field in operations and fragments, walked without recursion so a deep document
 /// cannot exhaust the stack before the depth limit sees it.
-fn count_aliases(document: &ExecutableDocument) -> usize {
+fn fields(document: &ExecutableDocument) -> impl Iterator<Item = &Field> {
     let mut pending: Vec<&SelectionSet> = document
         .operations
         .iter()
@@ -114,24 +220,34 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
                 .map(|fragment| &fragment.node.selection_set.node),
         )
         .collect();
-    let mut aliases = 0;
+    let mut found = Vec::new();
     while let Some(set) = pending.pop() {
         for selection in &set.items {
             match &selection.node {
                 Selection::Field(field) => {
-                    if field.node.alias.is_some() {
-                        aliases += 1;
-                    }
+                    found.push(&field.node);
                     pending.push(&field.node.selection_set.node);
                 }
                 Selection::InlineFragment(fragment) => {
-                    pending.push(&fragment.node.selection_set.node)
+                    pending.push(&fragment.node.selection_set.node);
                 }
                 Selection::FragmentSpread(_) => {}
             }
         }
     }
-    aliases
+    found.into_iter()
+}
+
+fn count_aliases(document: &ExecutableDocument) -> usize {
+    fields(document)
+        .filter(|field| field.alias.is_some())
+        .count()
+}
+
+/// `__schema` and `__type` are only valid at the root, but a field of that name anywhere
+/// is refused: validation would refuse it there anyway.
+fn asks_for_introspection(document: &ExecutableDocument) -> bool {
+    fields(document).any(|field| matches!(field.name.node.as_str(), "__schema" | "__type"))
 }
 
 /// The most root fields any one operation selects, fragments on the root type included.

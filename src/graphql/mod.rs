@@ -46,10 +46,7 @@ pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSche
         max_depth: options.max_depth,
         max_complexity: options.max_complexity,
     })
-    .extension(limits::DocumentLimits {
-        max_aliases: options.max_aliases,
-        max_root_fields: options.max_root_fields,
-    });
+    .extension(limits::DocumentLimits::new(options));
     if !options.introspection {
         builder = builder.disable_introspection();
     }

@@ -3,13 +3,19 @@
 
 use super::context::{request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
-use super::scalars::{DecimalText, Json, parse_id};
+use super::scalars::{DecimalText, Json, NOT_A_DECIMAL, parse_id};
 use super::types::*;
 use crate::domain::{Amount, DomainError};
 use crate::service;
 use async_graphql::{Context, ID, InputObject, Object};
 
 fn amount(value: &DecimalText, field: &str) -> GqlResult<Amount> {
+    if value.0.starts_with(NOT_A_DECIMAL) {
+        return Err(bad_input(
+            field,
+            "must be a decimal string such as \"100.50\" or an integer; floats lose precision",
+        ));
+    }
     Amount::parse_str(&value.0, field).map_err(|error| match error {
         DomainError::InvalidInput { field, message } => bad_input(&field, &message),
         other => bad_input(field, &other.to_string()),

@@ -7,6 +7,9 @@ use async_graphql::{ID, InputValueError, InputValueResult, Scalar, ScalarType, V
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+/// Marks an input that was neither a string nor an integer (a float, a boolean, an object).
+pub(crate) const NOT_A_DECIMAL: &str = "\u{0}not-a-decimal:";
+
 /// Exact decimal as a JSON string such as `"100000.50"`; input also accepts an integer literal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DecimalText(pub(crate) String);
@@ -21,10 +24,9 @@ impl ScalarType for DecimalText {
             Value::Number(number) if number.is_i64() || number.is_u64() => {
                 Ok(Self(number.to_string()))
             }
-            Value::Number(_) => Err(InputValueError::custom(
-                "Decimal must be a string such as \"100.50\" or an integer; floats lose precision",
-            )),
-            _ => Err(InputValueError::expected_type(value)),
+            // Kept (marked) rather than refused here, so the resolver can refuse it naming the
+            // input field; async-graphql's own error would only name the argument.
+            other => Ok(Self(format!("{NOT_A_DECIMAL}{other}"))),
         }
     }
 

@@ -100,12 +100,14 @@ impl SubscriptionRoot {
 
         // Subscribe first: see the module doc.
         let live = services.store().subscribe();
-        let guard = services.subscription_gauge().enter();
         let store = services.store().clone();
         let (last_seq, replaying) = match after {
             Some(seq) => (seq, true),
             None => (store.latest_event_seq().await.gql()?, false),
         };
+        // Counted only once its starting point is fixed: whoever waits on the gauge may then
+        // rely on every later commit being delivered.
+        let guard = services.subscription_gauge().enter();
         let feed = Feed {
             store,
             scope: viewer.scope(),

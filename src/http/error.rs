@@ -3,9 +3,11 @@
 
 use super::accept::Format;
 use crate::graphql::error_codes;
+use crate::service::RetryAfter;
 use async_graphql::{ErrorExtensionValues, ServerError, Value};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub(crate) struct HttpError {
@@ -50,6 +52,52 @@ impl HttpError {
         )
     }
 
+    /// 429 RATE_LIMITED with `retryAfter` (seconds) in the extensions and as `Retry-After`.
+    pub(crate) fn rate_limited(retry: RetryAfter) -> Self {
+        let seconds = retry.seconds();
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: Box::new(rate_limited_error(retry)),
+            header: None,
+        }
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
+    /// 504: the request outlived `REQUEST_TIMEOUT_MS` and its work was cancelled. The code
+    /// is the contract's INTERNAL_SERVER_ERROR; the message says what happened, which is no
+    /// internal detail.
+    pub(crate) fn timed_out(limit: Duration) -> Self {
+        let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        let mut error = Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            error_codes::INTERNAL_SERVER_ERROR,
+            format!(
+                "the request did not finish within {millis} ms and was cancelled; a write it \
+                 started was either completed or rolled back whole, so retry it with the same \
+                 idempotencyKey"
+            ),
+        );
+        if let Some(extensions) = error.error.extensions.as_mut() {
+            extensions.set("timeoutMs", millis);
+        }
+        error
+    }
+
+    /// A transport limit (batch size) refused like the document limits: QUERY_TOO_COMPLEX
+    /// naming the limit and its maximum.
+    pub(crate) fn too_complex(limit: &str, max: usize, message: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::BAD_REQUEST,
+            error_codes::QUERY_TOO_COMPLEX,
+            message,
+        );
+        if let Some(extensions) = error.error.extensions.as_mut() {
+            extensions.set("limit", limit);
+            extensions.set("max", i64::try_from(max).unwrap_or(i64::MAX));
+        }
+        error
+    }
+
     pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.header = Some((name, value));
         self
@@ -71,6 +119,22 @@ impl HttpError {
         }
         response
     }
+}
+
+/// RATE_LIMITED with `retryAfter` in whole seconds, for HTTP and websocket answers alike.
+pub(crate) fn rate_limited_error(retry: RetryAfter) -> ServerError {
+    let seconds = retry.seconds();
+    let mut error = coded(
+        ServerError::new(
+            format!("rate limit exceeded for this API key; retry after {seconds} s"),
+            None,
+        ),
+        error_codes::RATE_LIMITED,
+    );
+    if let Some(extensions) = error.extensions.as_mut() {
+        extensions.set("retryAfter", seconds);
+    }
+    error
 }
 
 pub(crate) fn coded(mut error: ServerError, code: &str) -> ServerError {

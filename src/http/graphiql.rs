@@ -1,7 +1,8 @@
 //! The vendored GraphiQL page and its bundles, compiled into the binary so the playground
 //! works on closed networks and the server needs no files next to it.
 
-use axum::extract::Path;
+use super::AppState;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -50,8 +51,13 @@ pub(crate) fn page() -> Response {
         .into_response()
 }
 
-pub(crate) async fn asset(Path(file): Path<String>) -> Response {
-    let Some((_, content_type, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+/// With GraphiQL switched off its bundles are gone too.
+pub(crate) async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let found = ASSETS
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .filter(|_| state.http().graphiql);
+    let Some((_, content_type, bytes)) = found else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
     (

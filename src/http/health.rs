@@ -15,24 +15,29 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// 503 while the store does not answer (checked afresh on every probe, so it recovers by
+/// itself), and from the shutdown signal on, so a load balancer stops sending traffic.
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    if state.shutting_down() {
+        return unavailable("shutting down");
+    }
     match tokio::time::timeout(PING_TIMEOUT, state.services().store().ping()).await {
         Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness check: the store did not answer");
-            unavailable()
+            unavailable("unavailable")
         }
         Err(_) => {
             tracing::warn!("readiness check: the store did not answer in time");
-            unavailable()
+            unavailable("unavailable")
         }
     }
 }
 
-fn unavailable() -> Response {
+fn unavailable(status: &str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable" })),
+        Json(json!({ "status": status })),
     )
         .into_response()
 }

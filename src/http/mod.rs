@@ -9,21 +9,35 @@ mod graphql;
 mod health;
 mod metrics;
 mod request_id;
+mod settings;
 mod ws;
 
+pub use metrics::{HistogramSnapshot, StatementStats, StatementStatsSource};
 pub use request_id::REQUEST_ID_HEADER;
-pub use ws::{SessionSettings, WsConfig};
+pub use settings::{HttpSettings, MetricsSettings};
+pub use ws::{SessionSettings, Sessions, WsConfig};
 
-use crate::graphql::AppSchema;
-use crate::service::Services;
+use crate::graphql::{AppSchema, SchemaOptions};
+use crate::service::{RateLimitConfig, RateLimiter, Services};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
+
+/// Everything the HTTP layer is configured with besides the schema and services.
+#[derive(Clone)]
+pub struct HttpOptions {
+    pub http: HttpSettings,
+    /// The limits the schema enforces; the HTTP layer checks the cheap ones before parsing.
+    pub schema: SchemaOptions,
+    pub rate_limit: RateLimitConfig,
+    pub metrics: MetricsSettings,
+    /// Database statement latency, when the store measures it (PostgreSQL).
+    pub statement_stats: Option<StatementStatsSource>,
+}
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -34,16 +48,22 @@ struct Shared {
     services: Services,
     metrics: metrics::Metrics,
     ws: WsConfig,
+    http: HttpSettings,
+    schema_options: SchemaOptions,
+    rate_limiter: RateLimiter,
 }
 
 impl AppState {
     #[must_use]
-    pub fn new(schema: AppSchema, services: Services, ws: WsConfig) -> Self {
+    pub fn new(schema: AppSchema, services: Services, ws: WsConfig, options: HttpOptions) -> Self {
         Self(Arc::new(Shared {
             schema,
             services,
-            metrics: metrics::Metrics::default(),
+            metrics: metrics::Metrics::new(options.metrics, options.statement_stats),
             ws,
+            http: options.http,
+            schema_options: options.schema,
+            rate_limiter: RateLimiter::new(options.rate_limit),
         }))
     }
 }
@@ -63,6 +83,23 @@ impl AppState {
 
     pub(crate) fn ws(&self) -> &WsConfig {
         &self.0.ws
+    }
+
+    pub(crate) fn http(&self) -> &HttpSettings {
+        &self.0.http
+    }
+
+    pub(crate) fn schema_options(&self) -> &SchemaOptions {
+        &self.0.schema_options
+    }
+
+    pub(crate) fn rate_limiter(&self) -> &RateLimiter {
+        &self.0.rate_limiter
+    }
+
+    /// True from the shutdown signal on: `/ready` answers 503 and sockets close.
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.0.ws.shutdown.borrow()
     }
 }
 
@@ -94,10 +131,19 @@ pub fn router(state: AppState, cors_allow_origins: &[String]) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_id::span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(request_id::on_response),
         )
         // Outermost, so every response (404s, CORS refusals, caught panics) has an id.
         .layer(axum::middleware::from_fn(request_id::assign))
+}
+
+/// The router of the separate metrics listener (`METRICS_ADDR`): `/metrics` without a key,
+/// for a scraper on a private network, and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render_open))
+        .fallback(error::not_found)
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

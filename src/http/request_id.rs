@@ -1,10 +1,14 @@
 //! X-Request-Id: the client's when it is sane, else a fresh UUID v7; on every response, in the
-//! request's tracing span, and in the audit trail through `RequestContext`.
+//! request's tracing span, and in the audit trail through `RequestContext`. The span also
+//! collects who called (key id, institution, role) and what ran (operation, type, outcome),
+//! and the one log line written when the response is sent carries them all.
 
+use crate::service::{Viewer, ViewerRole};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::time::Duration;
 use tracing::Span;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -38,8 +42,8 @@ pub(crate) async fn assign(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// The per-request span. Only method, path and id: headers and query strings may carry keys
-/// or customer data.
+/// The per-request span. Method, path and id, then what handlers record: headers, query
+/// strings, variables and tokens never go in, since they may carry keys or customer data.
 pub(crate) fn span(request: &Request) -> Span {
     let id = request
         .extensions()
@@ -50,5 +54,47 @@ pub(crate) fn span(request: &Request) -> Span {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %id,
+        role = tracing::field::Empty,
+        key_id = tracing::field::Empty,
+        institution_id = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        operation_type = tracing::field::Empty,
+        outcome = tracing::field::Empty,
     )
+}
+
+/// Records the authenticated caller on the current request span (ids only).
+pub(crate) fn record_caller(viewer: &Viewer) {
+    let span = Span::current();
+    let role = match viewer.role {
+        ViewerRole::Root => "ROOT",
+        ViewerRole::Admin => "ADMIN",
+        ViewerRole::ReadOnly => "READ_ONLY",
+    };
+    span.record("role", role);
+    if let Some(key) = viewer.api_key_id {
+        span.record("key_id", tracing::field::display(key));
+    }
+    if let Some(institution) = viewer.institution_id {
+        span.record("institution_id", tracing::field::display(institution));
+    }
+}
+
+pub(crate) fn record_operation(name: &str, kind: &str) {
+    let span = Span::current();
+    span.record("operation", name);
+    span.record("operation_type", kind);
+}
+
+pub(crate) fn record_outcome(outcome: &str) {
+    Span::current().record("outcome", outcome);
+}
+
+/// The request's one log line, with the span's fields: status and duration in milliseconds.
+pub(crate) fn on_response(response: &Response, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        duration_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
 }

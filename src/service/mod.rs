@@ -9,6 +9,7 @@ mod institutions;
 mod keys;
 mod policies;
 mod positions;
+mod rate_limit;
 mod subscriptions;
 mod templates;
 mod viewer;
@@ -20,7 +21,8 @@ pub use institutions::CreateInstitutionInput;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
-pub use subscriptions::{GaugeGuard, SubscriptionGauge};
+pub use rate_limit::{Quota, RateLimitConfig, RateLimiter, RetryAfter};
+pub use subscriptions::{GaugeGuard, KeyRevocation, SubscriptionGauge};
 pub use templates::CreateTemplateInput;
 pub use viewer::{RequestContext, Viewer, ViewerRole};
 

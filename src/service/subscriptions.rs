@@ -9,6 +9,13 @@ use futures::stream::BoxStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// What a long-lived connection hears about revoked keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRevocation {
+    Revoked(ApiKeyId),
+    Missed,
+}
+
 /// Open subscription streams: a gauge for `/metrics`, and the hook tests wait on before
 /// writing (graphql-transport-ws does not acknowledge `subscribe`).
 #[derive(Clone, Debug, Default)]
@@ -42,17 +49,34 @@ impl Services {
         &self.subscriptions
     }
 
-    /// Keys revoked from now on, through any instance.
+    /// Keys revoked from now on, through any instance. `Missed` means this listener fell
+    /// behind the bus and may have lost a revocation: holders must re-check their key.
     #[must_use]
-    pub fn key_revocations(&self) -> BoxStream<'static, ApiKeyId> {
+    pub fn key_revocations(&self) -> BoxStream<'static, KeyRevocation> {
         self.store
             .subscribe()
             .filter_map(|message| async move {
                 match message {
-                    BusMessage::ApiKeyRevoked(id) => Some(id),
-                    _ => None,
+                    BusMessage::ApiKeyRevoked(id) => Some(KeyRevocation::Revoked(id)),
+                    BusMessage::Lagged => Some(KeyRevocation::Missed),
+                    BusMessage::PositionEvent(_) => None,
                 }
             })
             .boxed()
+    }
+
+    /// Whether a key still works; a store failure counts as "no" so a socket fails closed.
+    pub async fn key_is_live(&self, id: ApiKeyId) -> bool {
+        match self
+            .store
+            .api_keys_by_ids(crate::ports::Scope::All, &[id])
+            .await
+        {
+            Ok(keys) => keys.iter().any(|key| key.revoked_at.is_none()),
+            Err(error) => {
+                tracing::warn!(%error, "could not re-check an API key; closing its socket");
+                false
+            }
+        }
     }
 }

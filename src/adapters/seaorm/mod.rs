@@ -55,11 +55,53 @@ impl Default for PoolSettings {
     }
 }
 
+/// Upper bounds, in seconds, of the statement latency buckets: 1 ms to 10 s (the default
+/// statement timeout).
+pub const STATEMENT_LATENCY_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Latency of the statements SeaORM times, kept with atomics because the metric callback runs
+/// on every statement of every request.
+#[derive(Debug, Default)]
+struct StatementTimer {
+    /// One more than the bounds: the last bucket is `+Inf`.
+    buckets: [AtomicU64; STATEMENT_LATENCY_BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl StatementTimer {
+    fn observe(&self, elapsed: Duration, failed: bool) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = STATEMENT_LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(STATEMENT_LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A snapshot of statement latency: per-bucket counts (not cumulative; the last is `+Inf`)
+/// against `STATEMENT_LATENCY_BUCKETS`, their sum, and how many statements failed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatementTimings {
+    pub counts: Vec<u64>,
+    pub sum_seconds: f64,
+    pub failed: u64,
+}
+
 /// The PostgreSQL adapter. Cheap to clone: clones share the pool and the statement counter.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    timer: Arc<StatementTimer>,
     /// This instance's subscribers hear committed events from here (fed by the listener).
     bus: crate::adapters::broadcast::Broadcaster,
     /// `None` only on the listener's own reading clone.
@@ -87,16 +129,19 @@ impl PgStore {
         }
         let mut db = Database::connect(options).await.map_err(map_db_err)?;
         let statements = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&statements);
+        let timer = Arc::new(StatementTimer::default());
+        let (counter, timing) = (Arc::clone(&statements), Arc::clone(&timer));
         // Set before the pool is cloned anywhere: clones copy the callback, and transactions
-        // inherit it, so statements inside a transaction are counted too.
-        db.set_metric_callback(move |_info| {
+        // inherit it, so statements inside a transaction are counted and timed too.
+        db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            timing.observe(info.elapsed, info.failed);
         });
         let bus = crate::adapters::broadcast::Broadcaster::default();
         let mut store = Self {
             db,
             statements,
+            timer,
             bus: bus.clone(),
             listener: None,
         };
@@ -115,6 +160,7 @@ impl PgStore {
                 .await
                 .map_err(map_db_err)?,
             statements: Arc::new(AtomicU64::new(0)),
+            timer: Arc::new(StatementTimer::default()),
             bus: bus.clone(),
             listener: None,
         };
@@ -149,6 +195,25 @@ impl PgStore {
         }
         .await;
         self.finish(txn, result).await
+    }
+
+    /// Latency of the request statements so far (the listener's own reads are not included).
+    /// A method of this adapter, not of the `StoreHealth` port: only PostgreSQL has statements
+    /// to time, and the composition root, which knows the concrete store, hands this to the
+    /// metrics page.
+    #[must_use]
+    pub fn statement_timings(&self) -> StatementTimings {
+        StatementTimings {
+            counts: self
+                .timer
+                .buckets
+                .iter()
+                .map(|bucket| bucket.load(Ordering::Relaxed))
+                .collect(),
+            // Microseconds in an f64 are exact up to 2^53 µs, about 285 years.
+            sum_seconds: self.timer.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            failed: self.timer.failed.load(Ordering::Relaxed),
+        }
     }
 
     /// The pool, for adapters that share it (the event listener) and for tests.

@@ -44,6 +44,22 @@ pub(crate) fn select<'a>(
     })
 }
 
+/// The name of the operation `select` picks: the one asked for, or a lone named one.
+pub(crate) fn selected_name<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&'a str>,
+) -> Option<&'a str> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.contains_key(name).then_some(name)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.keys().next().map(|name| name.as_str())
+        }
+        _ => None,
+    }
+}
+
 /// Subscriptions need a long-lived connection; over plain HTTP they could only fail later.
 ///
 /// # Errors
@@ -147,6 +163,12 @@ mod tests {
     fn a_lone_named_operation_needs_no_name() {
         let document = doc("query Only { a }");
         assert!(select(&document, None).is_ok());
+        assert_eq!(selected_name(&document, None), Some("Only"));
+        assert_eq!(selected_name(&doc("{ a }"), None), None);
+        assert_eq!(
+            selected_name(&doc("query A { a } query B { b }"), Some("B")),
+            Some("B")
+        );
     }
 
     #[test]

@@ -5,16 +5,45 @@ use super::document;
 use crate::graphql::{error_codes, prepare_request};
 use crate::http::AppState;
 use crate::http::error::{bad_input, code_of, coded};
+use crate::http::metrics;
 use crate::service::RequestContext;
 use async_graphql::parser::parse_query;
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, ServerError};
 
 pub(crate) enum Outcome {
-    /// Refused before execution: unparsable, invalid, or uncoercible.
+    /// Refused before execution: too large, unparsable, invalid, or uncoercible.
     Rejected(Vec<ServerError>),
     Executed(Response),
     /// A mutation sent with GET, which must not change anything.
     MutationOverGet,
+}
+
+/// What logs and metrics call an operation; filled in before it runs, so one cancelled by
+/// the request timeout is still named.
+#[derive(Clone, Debug)]
+pub(crate) struct Operation {
+    /// The operation's name, `anonymous`, or `unknown` when none could be selected.
+    pub(crate) name: String,
+    /// `query`, `mutation`, `subscription` or `unknown`.
+    pub(crate) kind: &'static str,
+}
+
+impl Default for Operation {
+    fn default() -> Self {
+        Self {
+            name: metrics::UNKNOWN.to_owned(),
+            kind: metrics::UNKNOWN,
+        }
+    }
+}
+
+fn kind_name(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
 }
 
 pub(crate) async fn run(
@@ -22,17 +51,27 @@ pub(crate) async fn run(
     ctx: RequestContext,
     mut request: Request,
     read_only: bool,
+    operation: &mut Operation,
 ) -> Outcome {
+    // Before parsing: a flood of tokens or aliases is refused for the price of one read.
+    if let Err(error) = state.schema_options().check_text(&request.query) {
+        return Outcome::Rejected(vec![error]);
+    }
     // A document that does not parse is left to the schema, whose error carries the code.
     if let Ok(parsed) = parse_query(&request.query) {
         let checked =
-            document::select(&parsed, request.operation_name.as_deref()).and_then(|operation| {
-                document::require_query_or_mutation(operation)?;
-                document::require_variables(operation, &request.variables)?;
-                Ok(operation.ty)
+            document::select(&parsed, request.operation_name.as_deref()).and_then(|selected| {
+                operation.name =
+                    document::selected_name(&parsed, request.operation_name.as_deref())
+                        .unwrap_or(metrics::ANONYMOUS)
+                        .to_owned();
+                operation.kind = kind_name(selected.ty);
+                document::require_query_or_mutation(selected)?;
+                document::require_variables(selected, &request.variables)?;
+                Ok(selected.ty)
             });
         match checked {
-            Ok(async_graphql::parser::types::OperationType::Mutation) if read_only => {
+            Ok(OperationType::Mutation) if read_only => {
                 return Outcome::MutationOverGet;
             }
             Ok(_) => request.set_parsed_query(parsed),
@@ -94,9 +133,14 @@ fn give_codes(errors: &mut [ServerError], query: &str) {
 }
 
 fn is_input_error(message: &str) -> bool {
-    ["Failed to parse", "Invalid value for argument", "Variable "]
-        .iter()
-        .any(|prefix| message.starts_with(prefix))
+    [
+        "Failed to parse",
+        "Invalid value for argument",
+        "Variable ",
+        "Expected input type",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix))
 }
 
 fn path_of(error: &ServerError) -> Option<String> {

@@ -1,32 +1,70 @@
 //! GraphQL over HTTP, by hand: the order of checks and the status codes follow the
-//! GraphQL-over-HTTP spec (see tests/node for the audit that holds us to it).
+//! GraphQL-over-HTTP spec (see tests/node for the audit that holds us to it). Each request
+//! runs against one deadline (`REQUEST_TIMEOUT_MS`) and is charged to its key's rate limit,
+//! one token per operation, before its body is read.
 
-mod document;
+pub(crate) mod document;
 mod execute;
+mod json_scan;
 mod params;
+mod respond;
 
 use super::AppState;
 use super::accept::{Format, negotiate, wants_html};
 use super::auth::authenticate;
 use super::error::HttpError;
 use super::graphiql;
-use super::request_id::RequestId;
-use crate::graphql::error_codes;
+use super::metrics::Transport;
+use super::request_id::{RequestId, record_caller, record_outcome};
 use crate::service::{RequestContext, Viewer};
-use async_graphql::ServerError;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
-use execute::Outcome;
+use http_body_util::BodyExt as _;
 use params::Batch;
-use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
-/// Bodies above this are refused before parsing: a GraphQL document has no business being
-/// larger, and JSON parsing cost grows with it.
-const BODY_LIMIT: usize = 1024 * 1024;
+/// How much of an oversized body is read (and dropped) so the client gets its 413; beyond it
+/// the connection is simply closed.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// When the request must be answered by; everything it awaits runs against it.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn start(limit: Duration) -> Self {
+        Self {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// Runs `work` until the deadline; past it the work is dropped (cancelled), which rolls
+    /// back any transaction it had open.
+    async fn run<T>(self, work: impl Future<Output = T>) -> Result<T, HttpError> {
+        tokio::time::timeout_at(self.at, work)
+            .await
+            .map_err(|_| HttpError::timed_out(self.limit))
+    }
+}
+
+/// Spends `cost` operations of the caller's rate limit, or refuses with 429.
+fn charge(state: &AppState, viewer: &Viewer, cost: usize) -> Result<(), HttpError> {
+    let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+    state.rate_limiter().check(viewer, cost).map_err(|retry| {
+        state.metrics().rate_limited(Transport::Http);
+        record_outcome("rate_limited");
+        HttpError::rate_limited(retry)
+    })
+}
 
 pub(crate) async fn post_graphql(
     State(state): State<AppState>,
@@ -34,24 +72,51 @@ pub(crate) async fn post_graphql(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let deadline = Deadline::start(state.http().request_timeout);
     let Some(format) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let viewer = match authenticate(&state, &headers, &request_id.0, "graphql").await {
+    let authenticated = deadline
+        .run(authenticate(&state, &headers, &request_id.0, "graphql"))
+        .await
+        .and_then(|outcome| outcome);
+    let viewer = match authenticated {
         Ok(viewer) => viewer,
         Err(error) => return error.into_response(format),
     };
+    record_caller(&viewer);
     if let Err(error) = require_json(&headers) {
         return error.into_response(format);
     }
-    let bytes = match read_body(&headers, body).await {
+    // One token before the body is read, so a refused caller costs no parsing.
+    if let Err(error) = charge(&state, &viewer, 1) {
+        return error.into_response(format);
+    }
+    let limit = state.http().max_body_bytes;
+    let read = deadline
+        .run(read_body(&headers, body, limit))
+        .await
+        .and_then(|outcome| outcome);
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(format),
     };
-    match params::from_json_body(&bytes) {
-        Ok(batch) => respond(&state, context(viewer, request_id), batch, false, format).await,
-        Err(error) => error.into_response(format),
+    let limits = params::BodyLimits {
+        max_batch: state.http().max_batch_size,
+        max_list: state.schema_options().max_input_list_length,
+    };
+    let batch = match params::from_json_body(&bytes, limits) {
+        Ok(batch) => batch,
+        Err(error) => return error.into_response(format),
+    };
+    // The rest of a batch: each operation costs one token.
+    if batch.len() > 1
+        && let Err(error) = charge(&state, &viewer, batch.len() - 1)
+    {
+        return error.into_response(format);
     }
+    let ctx = context(viewer, request_id);
+    respond::respond(&state, ctx, batch, false, format, deadline).await
 }
 
 pub(crate) async fn get_graphql(
@@ -60,24 +125,35 @@ pub(crate) async fn get_graphql(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
+    let deadline = Deadline::start(state.http().request_timeout);
     let params = match Query::<HashMap<String, String>>::try_from_uri(&uri) {
         Ok(Query(params)) => params,
         Err(_) => HashMap::new(),
     };
-    if !params.contains_key("query") && wants_html(&headers) {
+    // With GraphiQL off, a browser falls through to content negotiation like any client.
+    if state.http().graphiql && !params.contains_key("query") && wants_html(&headers) {
         return graphiql::page();
     }
     let Some(format) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let viewer = match authenticate(&state, &headers, &request_id.0, "graphql").await {
+    let authenticated = deadline
+        .run(authenticate(&state, &headers, &request_id.0, "graphql"))
+        .await
+        .and_then(|outcome| outcome);
+    let viewer = match authenticated {
         Ok(viewer) => viewer,
         Err(error) => return error.into_response(format),
     };
+    record_caller(&viewer);
+    if let Err(error) = charge(&state, &viewer, 1) {
+        return error.into_response(format);
+    }
     match params::from_query_string(params) {
         Ok(request) => {
             let batch = Batch::Single(Box::new(request));
-            respond(&state, context(viewer, request_id), batch, true, format).await
+            let ctx = context(viewer, request_id);
+            respond::respond(&state, ctx, batch, true, format, deadline).await
         }
         Err(error) => error.into_response(format),
     }
@@ -123,106 +199,53 @@ fn require_json(headers: &HeaderMap) -> Result<(), HttpError> {
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, HttpError> {
-    let too_large = || {
-        HttpError::bad_input(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
-            format!("the request body exceeds {BODY_LIMIT} bytes"),
-        )
-    };
+/// Bodies above `limit` are refused before parsing: a GraphQL document has no business being
+/// larger, and JSON parsing cost grows with it. A refused body is still read to its end (up to
+/// `DRAIN_LIMIT`) and dropped: closing a socket with unread data resets it, and the client,
+/// still writing, would never see the 413.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, HttpError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|error| {
-            let inner = error.into_inner();
-            if inner
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                HttpError::bad_input(
-                    StatusCode::BAD_REQUEST,
-                    "body",
-                    "the request body could not be read",
-                )
+    let mut too_large = declared.is_some_and(|length| length > limit);
+    let mut kept = Vec::with_capacity(if too_large { 0 } else { declared.unwrap_or(0) });
+    let mut received = 0_usize;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(HttpError::bad_input(
+                StatusCode::BAD_REQUEST,
+                "body",
+                "the request body could not be read",
+            ));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received = received.saturating_add(data.len());
+        too_large |= received > limit;
+        if too_large {
+            kept = Vec::new();
+            if received > DRAIN_LIMIT {
+                break;
             }
-        })
-}
-
-async fn respond(
-    state: &AppState,
-    ctx: RequestContext,
-    batch: Batch,
-    read_only: bool,
-    format: Format,
-) -> Response {
-    let mut response = match batch {
-        Batch::Single(request) => match execute::run(state, ctx, *request, read_only).await {
-            Outcome::MutationOverGet => return mutation_over_get().into_response(format),
-            Outcome::Executed(response) => format.respond(StatusCode::OK, &response),
-            Outcome::Rejected(errors) => {
-                let (status, body) = rejected(&errors, format);
-                format.respond(status, &body)
-            }
-        },
-        Batch::Many(requests) => {
-            // One after another: a batch of mutations must apply in the order sent.
-            let mut bodies = Vec::with_capacity(requests.len());
-            let mut any_ran = false;
-            for request in requests {
-                let outcome = execute::run(state, ctx.clone(), request, read_only).await;
-                let (status, body) = match outcome {
-                    Outcome::Executed(response) => (StatusCode::OK, executed(&response)),
-                    Outcome::Rejected(errors) => rejected(&errors, format),
-                    // Batches come by POST only; kept total rather than unreachable.
-                    Outcome::MutationOverGet => {
-                        let error = mutation_over_get();
-                        (error.status(), json!({ "errors": [error.into_error()] }))
-                    }
-                };
-                any_ran |= status == StatusCode::OK;
-                bodies.push(body);
-            }
-            let status = if any_ran {
-                StatusCode::OK
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            format.respond(status, &bodies)
+        } else {
+            kept.extend_from_slice(&data);
         }
-    };
-    // Results depend on the caller's key, so no shared cache may keep them.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A request error is 400 without `data` under graphql-response+json, and 200 with
-/// `data: null` under application/json, whose clients read errors from the body only.
-fn rejected(errors: &[ServerError], format: Format) -> (StatusCode, Value) {
-    match format {
-        Format::GraphqlResponse => (StatusCode::BAD_REQUEST, json!({ "errors": errors })),
-        Format::Json => (StatusCode::OK, json!({ "data": null, "errors": errors })),
     }
-}
-
-fn executed(response: &async_graphql::Response) -> Value {
-    serde_json::to_value(response).unwrap_or_else(|error| {
-        tracing::error!(%error, "could not serialize a GraphQL response");
-        json!({ "data": null, "errors": [{
-            "message": "internal server error",
-            "extensions": { "code": error_codes::INTERNAL_SERVER_ERROR },
-        }] })
-    })
+    if too_large {
+        return Err(HttpError::bad_input(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!("the request body exceeds {limit} bytes"),
+        ));
+    }
+    Ok(kept.into())
 }
 
 fn mutation_over_get() -> HttpError {

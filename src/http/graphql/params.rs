@@ -1,30 +1,58 @@
 //! GraphQL-over-HTTP request parameters, checked strictly: a wrong type is a 400 naming the
 //! parameter, never a silently ignored value.
 
+use super::json_scan::{ARRAY_CAP, has_array_over};
 use crate::http::error::HttpError;
 use async_graphql::{Request, Value, Variables};
 use axum::http::StatusCode;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 
-/// More operations than this in one POST is refused: a batch must not become a way around
-/// per-request limits.
-pub(crate) const MAX_BATCH: usize = 20;
-
 pub(crate) enum Batch {
     Single(Box<Request>),
     Many(Vec<Request>),
+}
+
+impl Batch {
+    /// Operations in it: what the rate limiter charges.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Single(_) => 1,
+            Self::Many(requests) => requests.len(),
+        }
+    }
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> HttpError {
     HttpError::bad_input(StatusCode::BAD_REQUEST, field, message)
 }
 
-/// A POST body: one parameter object, or a non-empty array of them.
-pub(crate) fn from_json_body(bytes: &[u8]) -> Result<Batch, HttpError> {
+/// What a body may hold before it is parsed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BodyLimits {
+    /// Operations in a batch: a batch must not become a way around per-request limits.
+    pub(crate) max_batch: usize,
+    /// `MAX_INPUT_LIST_LENGTH`, named when an array is refused before parsing.
+    pub(crate) max_list: usize,
+}
+
+/// A POST body: one parameter object, or a non-empty array of at most `max_batch` of them.
+pub(crate) fn from_json_body(bytes: &[u8], limits: BodyLimits) -> Result<Batch, HttpError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("body", "the request body is empty"));
     }
+    let cap = limits.max_list.max(ARRAY_CAP);
+    if has_array_over(bytes, cap) {
+        return Err(HttpError::too_complex(
+            "maxInputListLength",
+            limits.max_list,
+            format!(
+                "a list in the request holds more than {cap} items; at most {} are allowed",
+                limits.max_list
+            ),
+        ));
+    }
+    let max_batch = limits.max_batch;
     let body: Json = serde_json::from_slice(bytes).map_err(|error| {
         invalid(
             "body",
@@ -34,9 +62,13 @@ pub(crate) fn from_json_body(bytes: &[u8]) -> Result<Batch, HttpError> {
     match body {
         Json::Object(object) => Ok(Batch::Single(Box::new(from_object(object)?))),
         Json::Array(items) if items.is_empty() => Err(invalid("body", "the batch is empty")),
-        Json::Array(items) if items.len() > MAX_BATCH => Err(invalid(
-            "body",
-            format!("a batch holds at most {MAX_BATCH} operations"),
+        Json::Array(items) if items.len() > max_batch => Err(HttpError::too_complex(
+            "maxBatchSize",
+            max_batch,
+            format!(
+                "the batch holds {} operations; at most {max_batch} are allowed",
+                items.len()
+            ),
         )),
         Json::Array(items) => items
             .into_iter()
@@ -122,8 +154,26 @@ fn build(
 mod tests {
     use super::*;
 
+    const LIMITS: BodyLimits = BodyLimits {
+        max_batch: 20,
+        max_list: 200,
+    };
+
+    #[test]
+    fn an_array_too_long_for_any_input_is_refused_before_parsing() {
+        let body = serde_json::json!({
+            "query": "{a}",
+            "variables": { "s": vec![1; ARRAY_CAP + 1] },
+        })
+        .to_string();
+        let Err(error) = from_json_body(body.as_bytes(), LIMITS) else {
+            panic!("refused");
+        };
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    }
+
     fn single(body: &str) -> Result<Request, HttpError> {
-        match from_json_body(body.as_bytes())? {
+        match from_json_body(body.as_bytes(), LIMITS)? {
             Batch::Single(request) => Ok(*request),
             Batch::Many(_) => panic!("expected a single request"),
         }
@@ -158,10 +208,22 @@ mod tests {
 
     #[test]
     fn a_batch_is_a_list_of_requests() {
-        match from_json_body(br#"[{"query":"{a}"},{"query":"{b}"}]"#) {
+        let two = BodyLimits {
+            max_batch: 2,
+            ..LIMITS
+        };
+        match from_json_body(br#"[{"query":"{a}"},{"query":"{b}"}]"#, two) {
             Ok(Batch::Many(requests)) => assert_eq!(requests.len(), 2),
             _ => panic!("expected a batch"),
         }
+        let one = BodyLimits {
+            max_batch: 1,
+            ..LIMITS
+        };
+        let Err(error) = from_json_body(br#"[{"query":"{a}"},{"query":"{b}"}]"#, one) else {
+            panic!("a batch over the limit is refused");
+        };
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! `graphql-ws` subprotocol.
 
 mod messages;
+mod operation;
 mod session;
+mod sessions;
 
 pub use session::SessionSettings;
+pub use sessions::Sessions;
 
 /// What the websocket endpoint needs besides the schema and services.
 #[derive(Clone, Debug)]
@@ -14,6 +17,8 @@ pub struct WsConfig {
     /// Turns `true` when the server stops: every socket closes with 1001.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub settings: SessionSettings,
+    /// Open connections, so shutdown can wait for their close frames.
+    pub sessions: Sessions,
 }
 
 use super::AppState;
@@ -24,6 +29,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use messages::Dialect;
+use tracing::Instrument as _;
 
 /// Refuses cross-site upgrades from browsers (an `Origin` outside the allow-list and not the
 /// server's own), then picks the subprotocol the client offered, preferring the current one.
@@ -59,9 +65,22 @@ pub(crate) async fn upgrade(
         upgrade_key,
     };
     let revocations = state.services().key_revocations();
+    // The session outlives the request's span; its own span carries the id and, once the
+    // socket is authenticated, the caller.
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = %session.request_id,
+        role = tracing::field::Empty,
+        key_id = tracing::field::Empty,
+        institution_id = tracing::field::Empty,
+    );
+    // A subscribe message is a request body: the same size limit applies.
+    let max_message = state.http().max_body_bytes;
     upgrade
         .protocols([Dialect::TRANSPORT_WS, Dialect::LEGACY])
-        .on_upgrade(move |socket| session.run(socket, revocations))
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| session.run(socket, revocations).instrument(span))
 }
 
 /// Non-browser clients send no `Origin` and are let through; browsers must come from the

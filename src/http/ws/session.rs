@@ -3,10 +3,14 @@
 //! id silently replace a running subscription, so the protocol is spoken here).
 
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
-use crate::domain::ApiKeyId;
+use super::operation::{name_and_kind, to_request};
 use crate::graphql::prepare_request;
 use crate::http::AppState;
-use crate::service::{RequestContext, ServiceError, Viewer};
+use crate::http::error::rate_limited_error;
+use crate::http::metrics::Transport;
+use crate::http::request_id::record_caller;
+use crate::service::{KeyRevocation, RequestContext, ServiceError, Viewer};
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{BoxStream, SplitSink};
 use futures::{SinkExt as _, StreamExt as _};
@@ -16,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tracing::Instrument as _;
 
 pub(crate) mod close {
     pub(crate) const NORMAL: u16 = 1000;
@@ -59,6 +64,8 @@ impl Default for SessionSettings {
 /// What the subscription tasks hand to the connection.
 enum Outgoing {
     Text(String),
+    /// A subscription event (`next`): counted in the metrics once it is on the wire.
+    Event(String),
     /// The operation ended (its `complete` or `error` is already queued). The generation tells
     /// it from a later operation that reuses the id.
     Finished(String, u64),
@@ -87,8 +94,9 @@ impl Session {
     pub(crate) async fn run(
         mut self,
         socket: WebSocket,
-        mut revocations: BoxStream<'static, ApiKeyId>,
+        mut revocations: BoxStream<'static, KeyRevocation>,
     ) {
+        let _open = self.state.ws().sessions.enter();
         let (mut sink, mut incoming) = socket.split();
         let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(self.settings.send_buffer);
         let mut viewer: Option<Viewer> = None;
@@ -128,6 +136,7 @@ impl Session {
                             init_seen = true;
                             match self.authenticate(payload.as_ref()).await {
                                 Ok(authenticated) => {
+                                    record_caller(&authenticated);
                                     viewer = Some(authenticated);
                                     if !self.send(&mut sink, messages::connection_ack()).await { break None; }
                                 }
@@ -150,6 +159,14 @@ impl Session {
                             if running.contains_key(&id) {
                                 break Some(Closing { code: close::DUPLICATE_ID, reason: "Subscriber for this id already exists" });
                             }
+                            // Refused like an operation that fails before it starts: an `error`
+                            // for this id, which stays free for a retry after `retryAfter`.
+                            if let Err(retry) = self.state.rate_limiter().check(&viewer, 1) {
+                                self.state.metrics().rate_limited(Transport::Websocket);
+                                let errors = serde_json::to_value([rate_limited_error(retry)]).unwrap_or(Value::Null);
+                                if !self.send(&mut sink, messages::error(self.dialect, &id, &errors)).await { break None; }
+                                continue;
+                            }
                             generation += 1;
                             let task = self.start(id.clone(), generation, payload, viewer, out_tx.clone());
                             running.insert(id, (generation, task));
@@ -170,6 +187,10 @@ impl Session {
                     match outgoing {
                         Outgoing::Text(text) => {
                             if !self.send(&mut sink, text).await { break None; }
+                        }
+                        Outgoing::Event(text) => {
+                            if !self.send(&mut sink, text).await { break None; }
+                            self.state.metrics().event_delivered();
                         }
                         Outgoing::Finished(id, finished) => {
                             if running.get(&id).is_some_and(|(current, _)| *current == finished) {
@@ -192,11 +213,19 @@ impl Session {
                     }
                 }
                 revoked = revocations.next() => {
+                    let own_key = viewer.and_then(|v| v.api_key_id);
                     match revoked {
-                        Some(key) if viewer.is_some_and(|v| v.api_key_id == Some(key)) => {
+                        Some(KeyRevocation::Revoked(key)) if own_key == Some(key) => {
                             break Some(Closing { code: close::FORBIDDEN, reason: "the API key was revoked" });
                         }
-                        Some(_) => {}
+                        Some(KeyRevocation::Missed) => {
+                            if let Some(key) = own_key
+                                && !self.state.services().key_is_live(key).await
+                            {
+                                break Some(Closing { code: close::FORBIDDEN, reason: "the API key was revoked" });
+                            }
+                        }
+                        Some(KeyRevocation::Revoked(_)) => {}
                         // The bus is gone: the server is stopping.
                         None => break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" }),
                     }
@@ -277,11 +306,16 @@ impl Session {
         let dialect = self.dialect;
         let schema = self.state.schema().clone();
         let services = self.state.services().clone();
+        let options = self.state.schema_options().clone();
         let ctx = RequestContext {
             viewer,
             request_id: Some(self.request_id.clone()),
         };
-        tokio::spawn(async move {
+        let task = async move {
+            let started = std::time::Instant::now();
+            let (operation, kind) = name_and_kind(&options, &payload);
+            tracing::info!(%operation, kind = ?kind, "websocket operation started");
+            let subscription = kind == Some(OperationType::Subscription);
             let request = match to_request(payload) {
                 Ok(request) => prepare_request(request, &services, ctx),
                 Err(errors) => {
@@ -294,11 +328,13 @@ impl Session {
             };
             let mut responses = schema.execute_stream(request);
             let mut first = true;
+            let mut delivered = 0_u64;
             while let Some(response) = responses.next().await {
                 let refused_at_start = first
                     && response.data == async_graphql::Value::Null
                     && !response.errors.is_empty();
                 first = false;
+                let event = subscription && response.errors.is_empty();
                 let body = serde_json::to_value(&response).unwrap_or(Value::Null);
                 let text = if refused_at_start {
                     let errors = body.get("errors").cloned().unwrap_or(Value::Null);
@@ -306,44 +342,30 @@ impl Session {
                         .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
                         .await;
                     let _ = out.send(Outgoing::Finished(id, generation)).await;
+                    tracing::info!(%operation, outcome = "rejected", "websocket operation refused");
                     return;
                 } else {
                     messages::next(dialect, &id, &body)
                 };
-                if out.send(Outgoing::Text(text)).await.is_err() {
+                let queued = if event {
+                    delivered += 1;
+                    out.send(Outgoing::Event(text)).await
+                } else {
+                    out.send(Outgoing::Text(text)).await
+                };
+                if queued.is_err() {
                     return;
                 }
             }
             let _ = out.send(Outgoing::Text(messages::complete(&id))).await;
             let _ = out.send(Outgoing::Finished(id, generation)).await;
-        })
+            tracing::info!(
+                %operation,
+                events = delivered,
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "websocket operation completed"
+            );
+        };
+        tokio::spawn(task.in_current_span())
     }
-}
-
-/// Builds the GraphQL request; `variables` must be an object when present.
-fn to_request(payload: OperationPayload) -> Result<async_graphql::Request, Value> {
-    let mut request = async_graphql::Request::new(payload.query);
-    if let Some(name) = payload.operation_name {
-        request = request.operation_name(name);
-    }
-    match payload.variables {
-        None | Some(Value::Null) => {}
-        Some(variables @ Value::Object(_)) => {
-            request = request.variables(async_graphql::Variables::from_json(variables));
-        }
-        Some(_) => {
-            return Err(serde_json::json!([{
-                "message": "variables must be an object",
-                "extensions": { "code": "BAD_USER_INPUT" }
-            }]));
-        }
-    }
-    if let Some(Value::Object(extensions)) = payload.extensions {
-        for (name, value) in extensions {
-            if let Ok(value) = async_graphql::Value::from_json(value) {
-                request.extensions.insert(name, value);
-            }
-        }
-    }
-    Ok(request)
 }

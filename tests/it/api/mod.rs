@@ -2,9 +2,21 @@
 //! node, for the GraphQL-over-HTTP audit).
 
 mod audit;
+mod batching;
+mod cross_instance;
+mod errors;
+mod fixtures;
 mod graphiql;
+mod hardening;
+mod limits;
+mod outage;
 mod platform;
 mod schema;
+mod shutdown;
+mod subscriptions;
 mod support;
+mod tenancy;
 mod transport;
 mod walkthrough;
+mod ws_protocol;
+mod ws_support;

@@ -1,0 +1,283 @@
+//! The command line: every setting is a flag and an environment variable (`--max-aliases` /
+//! `MAX_ALIASES`), grouped by topic in `escrowgrid serve --help`, each with its default.
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "escrowgrid",
+    version,
+    about = "GraphQL gateway for escrow positions"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub args: SettingsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Print the GraphQL SDL and exit.
+    PrintSchema,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+const SERVER: &str = "Server";
+const DATABASE: &str = "Database";
+const LIMITS: &str = "Query limits";
+const RATE: &str = "Rate limiting";
+const TIMEOUTS: &str = "Timeouts and shutdown";
+const WEBSOCKET: &str = "WebSocket sessions";
+const OBSERVABILITY: &str = "Observability";
+
+/// Raw flags and environment; `global` so they work before or after the subcommand.
+#[derive(Debug, clap::Args)]
+pub struct SettingsArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1", global = true, help_heading = SERVER)]
+    pub bind: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 4000, global = true, help_heading = SERVER)]
+    pub port: u16,
+    /// Root API key (at least 32 characters); unset means a random one, printed once at start.
+    #[arg(
+        long,
+        env = "ROOT_API_KEY",
+        global = true,
+        hide_env_values = true,
+        help_heading = SERVER
+    )]
+    pub root_api_key: Option<String>,
+    /// Comma-separated origins allowed by CORS (e.g. https://app.example.com); none by default.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", global = true, help_heading = SERVER)]
+    pub cors_allow_origin: Option<String>,
+    /// Serve GraphiQL to browsers at GET /graphql (switch off in production).
+    #[arg(
+        long,
+        env = "GRAPHIQL",
+        default_value_t = true,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        global = true,
+        help_heading = SERVER
+    )]
+    pub graphiql: bool,
+
+    /// postgres://… URL; unset means the in-memory store.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        help_heading = DATABASE
+    )]
+    pub database_url: Option<String>,
+    /// Maximum pooled PostgreSQL connections [default: 16].
+    #[arg(long, env = "DB_MAX_CONNECTIONS", global = true, help_heading = DATABASE)]
+    pub db_max_connections: Option<u32>,
+    /// How long a query waits for a pooled connection, in milliseconds [default: 5000].
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", global = true, help_heading = DATABASE)]
+    pub db_acquire_timeout_ms: Option<u64>,
+    /// PostgreSQL statement_timeout in milliseconds; 0 keeps the server's [default: 10000].
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", global = true, help_heading = DATABASE)]
+    pub db_statement_timeout_ms: Option<u64>,
+
+    /// Deepest field nesting a document may reach (1 to 32).
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15, global = true, help_heading = LIMITS)]
+    pub max_query_depth: usize,
+    /// Highest cost a document may have; a connection costs `first` × its selection.
+    #[arg(
+        long,
+        env = "MAX_QUERY_COMPLEXITY",
+        default_value_t = 250_000,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub max_query_complexity: usize,
+    /// Aliases per document.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30, global = true, help_heading = LIMITS)]
+    pub max_aliases: usize,
+    /// Root fields per operation.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20, global = true, help_heading = LIMITS)]
+    pub max_root_fields: usize,
+    /// Lexical tokens per document, checked before parsing (values in variables do not count).
+    #[arg(
+        long,
+        env = "MAX_QUERY_TOKENS",
+        default_value_t = 10_000,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub max_query_tokens: usize,
+    /// Items in one GraphQL input list (e.g. `states`, `allowedCurrencies`; JSON values excluded).
+    #[arg(
+        long,
+        env = "MAX_INPUT_LIST_LENGTH",
+        default_value_t = 200,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub max_input_list_length: usize,
+    /// Operations in one batched POST (a JSON array).
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 20, global = true, help_heading = LIMITS)]
+    pub max_batch_size: usize,
+    /// Request body size in bytes; larger bodies get 413.
+    #[arg(
+        long,
+        env = "MAX_BODY_BYTES",
+        default_value_t = 1_048_576,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub max_body_bytes: usize,
+    /// Answer introspection (`__schema`, `__type`); switch off in production.
+    #[arg(
+        long,
+        env = "INTROSPECTION",
+        default_value_t = true,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub introspection: bool,
+    /// Suggest field names ("Did you mean …?") in validation errors; switch off in production.
+    #[arg(
+        long,
+        env = "FIELD_SUGGESTIONS",
+        default_value_t = true,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub field_suggestions: bool,
+
+    /// Operations per second each institution key earns; 0 switches per-key limiting off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_SECOND",
+        default_value_t = 50.0,
+        global = true,
+        help_heading = RATE
+    )]
+    pub rate_limit_per_second: f64,
+    /// Operations an institution key may spend at once (at least MAX_BATCH_SIZE).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100, global = true, help_heading = RATE)]
+    pub rate_limit_burst: u32,
+    /// Operations per second for the root key; 0 (the default) exempts it.
+    #[arg(
+        long,
+        env = "ROOT_RATE_LIMIT_PER_SECOND",
+        default_value_t = 0.0,
+        global = true,
+        help_heading = RATE
+    )]
+    pub root_rate_limit_per_second: f64,
+    /// Operations the root key may spend at once, when it is limited.
+    #[arg(
+        long,
+        env = "ROOT_RATE_LIMIT_BURST",
+        default_value_t = 100,
+        global = true,
+        help_heading = RATE
+    )]
+    pub root_rate_limit_burst: u32,
+
+    /// How long one HTTP GraphQL request may take, in milliseconds; then 504.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true,
+        help_heading = TIMEOUTS
+    )]
+    pub request_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long requests in flight get to finish, in milliseconds.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT_MS",
+        default_value_t = 20_000,
+        global = true,
+        help_heading = TIMEOUTS
+    )]
+    pub shutdown_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long to keep serving with /ready at 503 before refusing new
+    /// connections, so a load balancer stops sending traffic first (part of the timeout).
+    #[arg(
+        long,
+        env = "SHUTDOWN_DRAIN_MS",
+        default_value_t = 0,
+        global = true,
+        help_heading = TIMEOUTS
+    )]
+    pub shutdown_drain_ms: u64,
+
+    /// How long a client may take to send connection_init, in milliseconds.
+    #[arg(
+        long,
+        env = "WS_INIT_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true,
+        help_heading = WEBSOCKET
+    )]
+    pub ws_init_timeout_ms: u64,
+    /// How often the server pings each socket, in milliseconds.
+    #[arg(
+        long,
+        env = "WS_PING_INTERVAL_MS",
+        default_value_t = 15_000,
+        global = true,
+        help_heading = WEBSOCKET
+    )]
+    pub ws_ping_interval_ms: u64,
+    /// Silence after which a socket counts as dead, in milliseconds (above the ping interval).
+    #[arg(
+        long,
+        env = "WS_IDLE_TIMEOUT_MS",
+        default_value_t = 45_000,
+        global = true,
+        help_heading = WEBSOCKET
+    )]
+    pub ws_idle_timeout_ms: u64,
+    /// How long one frame may take to reach a slow reader, in milliseconds.
+    #[arg(
+        long,
+        env = "WS_SEND_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true,
+        help_heading = WEBSOCKET
+    )]
+    pub ws_send_timeout_ms: u64,
+    /// Messages queued per socket before its subscriptions wait.
+    #[arg(long, env = "WS_SEND_BUFFER", default_value_t = 256, global = true, help_heading = WEBSOCKET)]
+    pub ws_send_buffer: usize,
+
+    /// Log format; defaults to pretty on a terminal and json otherwise (filter with RUST_LOG).
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true, help_heading = OBSERVABILITY)]
+    pub log_format: Option<LogFormat>,
+    /// A second address (e.g. 0.0.0.0:9464) serving /metrics without a key, for Prometheus on a
+    /// private network; /metrics on the main port always needs the root key.
+    #[arg(long, env = "METRICS_ADDR", global = true, help_heading = OBSERVABILITY)]
+    pub metrics_addr: Option<String>,
+    /// Distinct operation names the metrics keep as labels; later ones count as "other".
+    #[arg(
+        long,
+        env = "METRICS_MAX_OPERATION_NAMES",
+        default_value_t = 100,
+        global = true,
+        help_heading = OBSERVABILITY
+    )]
+    pub metrics_max_operation_names: usize,
+}

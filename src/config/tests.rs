@@ -1,0 +1,290 @@
+//! The command line's behaviour: defaults, every flag read, every bad value named.
+
+use super::build::{cors_origins, pool_config};
+use super::{Cli, Command, ConfigError, MIN_ROOT_KEY_LEN, Settings, SettingsArgs};
+use crate::graphql::SchemaOptions;
+use crate::http::HttpSettings;
+use crate::service::{ApiKeyToken, Quota, RateLimitConfig};
+use clap::Parser as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Parses `list` as the command line. Every setting is given as a flag, so variables in
+/// the environment running the tests cannot change the outcome (flags win over env).
+fn args(list: &[&str]) -> SettingsArgs {
+    let mut argv = vec!["escrowgrid"];
+    argv.extend_from_slice(list);
+    Cli::parse_from(argv).args
+}
+
+fn refused(list: &[&str]) -> ConfigError {
+    args(list).into_settings().expect_err("must be refused")
+}
+
+#[test]
+fn short_root_key_is_refused_with_its_length() {
+    let error = refused(&["--root-api-key", "short"]);
+    assert_eq!(error, ConfigError::RootKeyTooShort(5));
+    assert!(error.to_string().contains("ROOT_API_KEY"));
+}
+
+#[test]
+fn missing_root_key_is_generated() {
+    // An empty flag wins over any ROOT_API_KEY in the environment running the tests.
+    let settings = args(&["--root-api-key", ""])
+        .into_settings()
+        .expect("valid");
+    assert!(settings.root_key.generated);
+    assert!(settings.root_key.token.expose().len() >= MIN_ROOT_KEY_LEN);
+}
+
+#[test]
+fn foreign_database_scheme_is_named() {
+    let error = refused(&["--database-url", "mysql://u:secret@h/db"]);
+    assert_eq!(error, ConfigError::DatabaseUrl("mysql".into()));
+    assert!(!error.to_string().contains("secret"));
+}
+
+#[test]
+fn cors_origins_are_split_and_checked() {
+    assert_eq!(
+        cors_origins("https://a.example, http://localhost:3000").expect("valid"),
+        vec!["https://a.example", "http://localhost:3000"]
+    );
+    assert_eq!(
+        cors_origins("https://a.example/path").expect_err("must be refused"),
+        ConfigError::CorsOrigin("https://a.example/path".into())
+    );
+}
+
+#[test]
+fn flags_work_after_the_subcommand() {
+    let cli = Cli::parse_from(["escrowgrid", "serve", "--port", "5000", "--bind", "0.0.0.0"]);
+    assert_eq!(cli.command, Some(Command::Serve));
+    let settings = cli.args.into_settings().expect("valid");
+    assert_eq!(settings.port, 5000);
+    assert_eq!(settings.bind, IpAddr::from([0, 0, 0, 0]));
+}
+
+#[test]
+fn zero_statement_timeout_switches_it_off() {
+    let pool = pool_config(None, None, Some(0)).expect("valid");
+    assert_eq!(pool.statement_timeout, Some(None));
+    assert!(pool_config(Some(0), None, None).is_err());
+}
+
+#[test]
+fn bad_bind_address_is_named() {
+    let error = refused(&["--bind", "localhost"]);
+    assert_eq!(error, ConfigError::Bind("localhost".into()));
+}
+
+/// The defaults `--help` shows are the ones the code uses, except rate limiting, which
+/// `Settings::new` leaves off for tests.
+#[test]
+fn command_line_defaults_match_the_built_in_ones() {
+    let from_cli = Cli::parse_from(["escrowgrid"])
+        .args
+        .into_settings()
+        .expect("the defaults are valid");
+    let built_in = Settings::new(ApiKeyToken::generate());
+    assert_eq!(from_cli.schema, built_in.schema);
+    assert_eq!(from_cli.http, built_in.http);
+    assert_eq!(from_cli.shutdown, built_in.shutdown);
+    assert_eq!(from_cli.metrics, built_in.metrics);
+    assert_eq!(
+        format!("{:?}", from_cli.websocket),
+        format!("{:?}", built_in.websocket)
+    );
+    assert_eq!(
+        from_cli.rate_limit,
+        RateLimitConfig {
+            per_key: Some(Quota {
+                per_second: 50.0,
+                burst: 100
+            }),
+            root: None,
+        }
+    );
+}
+
+#[test]
+fn every_knob_is_read_from_its_flag() {
+    let settings = args(&[
+        "--max-query-depth=7",
+        "--max-query-complexity=99",
+        "--max-aliases=3",
+        "--max-root-fields=4",
+        "--max-query-tokens=500",
+        "--max-input-list-length=9",
+        "--max-batch-size=5",
+        "--max-body-bytes=4096",
+        "--introspection=false",
+        "--field-suggestions=off",
+        "--graphiql=no",
+        "--rate-limit-per-second=2.5",
+        "--rate-limit-burst=6",
+        "--root-rate-limit-per-second=10",
+        "--root-rate-limit-burst=20",
+        "--request-timeout-ms=1500",
+        "--shutdown-timeout-ms=3000",
+        "--shutdown-drain-ms=1000",
+        "--ws-init-timeout-ms=100",
+        "--ws-ping-interval-ms=200",
+        "--ws-idle-timeout-ms=600",
+        "--ws-send-timeout-ms=300",
+        "--ws-send-buffer=8",
+        "--metrics-addr=127.0.0.1:9464",
+        "--metrics-max-operation-names=7",
+    ])
+    .into_settings()
+    .expect("valid");
+    assert_eq!(
+        settings.schema,
+        SchemaOptions {
+            max_depth: 7,
+            max_complexity: 99,
+            max_aliases: 3,
+            max_root_fields: 4,
+            max_tokens: 500,
+            max_input_list_length: 9,
+            introspection: false,
+            suggestions: false,
+        }
+    );
+    assert_eq!(
+        settings.http,
+        HttpSettings {
+            max_body_bytes: 4096,
+            max_batch_size: 5,
+            request_timeout: Duration::from_millis(1500),
+            graphiql: false,
+        }
+    );
+    assert_eq!(
+        settings.rate_limit.per_key,
+        Some(Quota {
+            per_second: 2.5,
+            burst: 6
+        })
+    );
+    assert_eq!(
+        settings.rate_limit.root,
+        Some(Quota {
+            per_second: 10.0,
+            burst: 20
+        })
+    );
+    assert_eq!(settings.shutdown.drain, Duration::from_millis(1000));
+    assert_eq!(settings.websocket.idle_timeout, Duration::from_millis(600));
+    assert_eq!(settings.websocket.send_buffer, 8);
+    assert_eq!(
+        settings.metrics.listen,
+        Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+    );
+    assert_eq!(settings.metrics.max_operation_names, 7);
+}
+
+#[test]
+fn a_zero_rate_switches_limiting_off() {
+    let settings = args(&["--rate-limit-per-second=0"])
+        .into_settings()
+        .expect("valid");
+    assert_eq!(settings.rate_limit.per_key, None);
+}
+
+#[test]
+fn bad_values_are_refused_naming_the_setting_and_the_value() {
+    for (flags, named, value) in [
+        (vec!["--max-query-depth=0"], "MAX_QUERY_DEPTH", "0"),
+        (vec!["--max-query-depth=40"], "MAX_QUERY_DEPTH", "40"),
+        (vec!["--max-query-tokens=0"], "MAX_QUERY_TOKENS", "0"),
+        (vec!["--max-batch-size=0"], "MAX_BATCH_SIZE", "0"),
+        (vec!["--max-body-bytes=10"], "MAX_BODY_BYTES", "10"),
+        (
+            vec!["--rate-limit-per-second=-1"],
+            "RATE_LIMIT_PER_SECOND",
+            "-1",
+        ),
+        (
+            vec!["--rate-limit-per-second=NaN"],
+            "RATE_LIMIT_PER_SECOND",
+            "NaN",
+        ),
+        (
+            vec!["--rate-limit-burst=5", "--max-batch-size=20"],
+            "RATE_LIMIT_BURST",
+            "5",
+        ),
+        (vec!["--request-timeout-ms=0"], "REQUEST_TIMEOUT_MS", "0"),
+        (
+            vec!["--shutdown-timeout-ms=1000", "--shutdown-drain-ms=1000"],
+            "SHUTDOWN_DRAIN_MS",
+            "1000",
+        ),
+        (
+            vec!["--ws-ping-interval-ms=1000", "--ws-idle-timeout-ms=900"],
+            "WS_IDLE_TIMEOUT_MS",
+            "900",
+        ),
+        (vec!["--ws-send-buffer=0"], "WS_SEND_BUFFER", "0"),
+        (vec!["--metrics-addr=nowhere"], "METRICS_ADDR", "nowhere"),
+    ] {
+        let message = refused(&flags).to_string();
+        assert!(
+            message.contains(named) && message.contains(value),
+            "{flags:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn help_documents_every_setting_with_its_variable() {
+    use clap::CommandFactory as _;
+    let shown = Cli::command()
+        .try_get_matches_from(["escrowgrid", "serve", "--help"])
+        .expect_err("--help stops parsing");
+    assert_eq!(shown.kind(), clap::error::ErrorKind::DisplayHelp);
+    let help = shown.to_string();
+    for variable in [
+        "BIND",
+        "PORT",
+        "DATABASE_URL",
+        "ROOT_API_KEY",
+        "CORS_ALLOW_ORIGINS",
+        "GRAPHIQL",
+        "DB_MAX_CONNECTIONS",
+        "DB_ACQUIRE_TIMEOUT_MS",
+        "DB_STATEMENT_TIMEOUT_MS",
+        "MAX_QUERY_DEPTH",
+        "MAX_QUERY_COMPLEXITY",
+        "MAX_ALIASES",
+        "MAX_ROOT_FIELDS",
+        "MAX_QUERY_TOKENS",
+        "MAX_INPUT_LIST_LENGTH",
+        "MAX_BATCH_SIZE",
+        "MAX_BODY_BYTES",
+        "INTROSPECTION",
+        "FIELD_SUGGESTIONS",
+        "RATE_LIMIT_PER_SECOND",
+        "RATE_LIMIT_BURST",
+        "ROOT_RATE_LIMIT_PER_SECOND",
+        "ROOT_RATE_LIMIT_BURST",
+        "REQUEST_TIMEOUT_MS",
+        "SHUTDOWN_TIMEOUT_MS",
+        "SHUTDOWN_DRAIN_MS",
+        "WS_INIT_TIMEOUT_MS",
+        "WS_PING_INTERVAL_MS",
+        "WS_IDLE_TIMEOUT_MS",
+        "WS_SEND_TIMEOUT_MS",
+        "WS_SEND_BUFFER",
+        "LOG_FORMAT",
+        "METRICS_ADDR",
+        "METRICS_MAX_OPERATION_NAMES",
+    ] {
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "--help lacks {variable}"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The Prometheus text page. Every metric is written with its HELP and TYPE lines even when
+//! it has no sample yet, so dashboards and alerts can be set up before the first request.
+
+use super::super::AppState;
+use super::super::accept::Format;
+use super::super::auth::authenticate;
+use super::super::error::HttpError;
+use super::super::request_id::RequestId;
+use super::Metrics;
+use crate::graphql::error_codes;
+use crate::service::ViewerRole;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write as _;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+/// `/metrics` on the main listener: the root key only, since request counts by route and
+/// operation names reveal usage.
+pub(crate) async fn render(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match authenticate(&state, &headers, &request_id.0, "metrics").await {
+        Ok(viewer) => viewer,
+        Err(error) => return error.into_response(Format::Json),
+    };
+    if viewer.role != ViewerRole::Root {
+        return HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            error_codes::UNAUTHENTICATED,
+            "metrics require the root key",
+        )
+        .into_response(Format::Json);
+    }
+    render_open(State(state)).await
+}
+
+/// `/metrics` on `METRICS_ADDR`, a listener meant for a private network: no key.
+pub(crate) async fn render_open(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text(&state),
+    )
+        .into_response()
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub(crate) fn text(state: &AppState) -> String {
+    let metrics = state.metrics();
+    let mut out = String::new();
+    http_requests(&mut out, metrics);
+    operations(&mut out, metrics);
+
+    header(
+        &mut out,
+        "escrowgrid_rate_limited_total",
+        "counter",
+        "Operations refused with RATE_LIMITED, by transport.",
+    );
+    for (transport, counter) in [
+        ("http", &metrics.rate_limited_http),
+        ("websocket", &metrics.rate_limited_ws),
+    ] {
+        let _ = writeln!(
+            out,
+            "escrowgrid_rate_limited_total{{transport=\"{transport}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    gauge(
+        &mut out,
+        "escrowgrid_rate_limiter_keys",
+        "Rate-limit buckets held in memory (full ones are dropped periodically, so this stays bounded).",
+        state.rate_limiter().tracked_keys(),
+    );
+
+    header(
+        &mut out,
+        "escrowgrid_subscription_events_delivered_total",
+        "counter",
+        "positionEvents messages sent to websocket subscribers (`next`, or `data` in graphql-ws).",
+    );
+    let _ = writeln!(
+        out,
+        "escrowgrid_subscription_events_delivered_total {}",
+        metrics.events_delivered.load(Ordering::Relaxed)
+    );
+    gauge(
+        &mut out,
+        "escrowgrid_active_subscriptions",
+        "Open positionEvents subscriptions.",
+        state.services().subscription_gauge().current(),
+    );
+    gauge(
+        &mut out,
+        "escrowgrid_websocket_sessions",
+        "Open websocket connections.",
+        state.ws().sessions.open(),
+    );
+
+    header(
+        &mut out,
+        "escrowgrid_db_statements_total",
+        "counter",
+        "Statements (PostgreSQL) or repository calls (memory) executed.",
+    );
+    let _ = writeln!(
+        out,
+        "escrowgrid_db_statements_total {}",
+        state.services().store().statements_executed()
+    );
+    if let Some(source) = &metrics.statements {
+        let stats = source();
+        header(
+            &mut out,
+            "escrowgrid_db_statement_duration_seconds",
+            "histogram",
+            "PostgreSQL statement latency as SeaORM measures it (BEGIN/COMMIT/ROLLBACK excluded).",
+        );
+        stats
+            .latency
+            .write(&mut out, "escrowgrid_db_statement_duration_seconds", "");
+        header(
+            &mut out,
+            "escrowgrid_db_statement_failures_total",
+            "counter",
+            "PostgreSQL statements that returned an error (timeouts and lost connections included).",
+        );
+        let _ = writeln!(
+            out,
+            "escrowgrid_db_statement_failures_total {}",
+            stats.failed
+        );
+    }
+    out
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn http_requests(out: &mut String, metrics: &Metrics) {
+    header(
+        out,
+        "escrowgrid_http_requests_total",
+        "counter",
+        "HTTP responses by method, route and status.",
+    );
+    let counts = metrics
+        .http_requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for ((method, route, status), count) in counts {
+        let _ = writeln!(
+            out,
+            "escrowgrid_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+            escape(&method),
+            escape(&route)
+        );
+    }
+}
+
+fn operations(out: &mut String, metrics: &Metrics) {
+    header(
+        out,
+        "escrowgrid_graphql_operation_duration_seconds",
+        "histogram",
+        "GraphQL operations over HTTP by operation name, type and outcome \
+         (success, error, rejected, timeout); _count is the number of operations.",
+    );
+    let operations: Vec<_> = metrics
+        .operations
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(key, histogram)| (key.clone(), histogram.snapshot()))
+        .collect();
+    for ((name, kind, outcome), snapshot) in operations {
+        let labels = format!(
+            "operation=\"{}\",type=\"{kind}\",outcome=\"{outcome}\"",
+            escape(&name)
+        );
+        snapshot.write(
+            out,
+            "escrowgrid_graphql_operation_duration_seconds",
+            &labels,
+        );
+    }
+}
+
+/// Label values escape backslash, quote and newline (Prometheus text format).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,135 @@
+//! The request timeout: 504, and the write it cancelled leaves nothing behind.
+
+use super::{EVENT_ORDER_LOCK, only_error, serve};
+use crate::support::postgres::fresh_store;
+use reqwest::StatusCode;
+use sea_orm::sqlx::{self, Connection as _, PgConnection};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Counts rows of `sql` (which must select one bigint column named `n`).
+async fn count(connection: &mut PgConnection, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(connection)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_timeout_is_504_and_its_half_done_write_rolls_back() {
+    let Some(db) = fresh_store().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let timeout = Duration::from_millis(700);
+    let server = serve(|settings| settings.http.request_timeout = timeout, Some(db)).await;
+    let (institution, key) = server.tenant().await;
+    let asset = server.asset(&institution).await;
+    let create =
+        "mutation($input: CreatePositionInput!) { createPosition(input: $input) { id version } }";
+    let input = |reference: &str| {
+        json!({ "input": {
+            "assetId": asset,
+            "holderReference": reference,
+            "currency": "USD",
+            "amount": "1000.00",
+            "idempotencyKey": format!("key-{reference}"),
+        }})
+    };
+
+    // Park the write after it has inserted the position, ledger and audit rows.
+    let mut blocker = PgConnection::connect(&url).await.expect("connects");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(EVENT_ORDER_LOCK)
+        .execute(&mut blocker)
+        .await
+        .expect("locked");
+    let started = Instant::now();
+    let (status, body) = server.gql(&key, create, input("SLOW-1")).await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    let error = only_error(&body);
+    assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+    assert_eq!(error["extensions"]["timeoutMs"], 700);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("700 ms"),
+        "{body}"
+    );
+    assert!(waited < timeout + Duration::from_millis(500), "{waited:?}");
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(EVENT_ORDER_LOCK)
+        .execute(&mut blocker)
+        .await
+        .expect("unlocked");
+    // The cancelled transaction may finish its parked INSERT once the lock is free; it must
+    // still never commit. Give it time to, then look.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut check = PgConnection::connect(&url).await.expect("connects");
+    for sql in [
+        "SELECT count(*) FROM positions",
+        "SELECT count(*) FROM ledger_events",
+        "SELECT count(*) FROM position_events",
+        "SELECT count(*) FROM idempotency_records",
+        "SELECT count(*) FROM audit_events WHERE action = 'createPosition'",
+    ] {
+        assert_eq!(
+            count(&mut check, sql).await,
+            0,
+            "{sql}: the timed-out write left a trace"
+        );
+    }
+
+    // The pool is healthy afterwards, and the same idempotency key now applies once.
+    let data = server.data(&key, create, input("SLOW-1")).await;
+    assert_eq!(data["createPosition"]["version"], 1);
+    let position = data["createPosition"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    // The same for a transition parked on the position's row lock.
+    sqlx::query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .expect("begun");
+    sqlx::query("SELECT 1 FROM positions WHERE id = $1::uuid FOR UPDATE")
+        .bind(&position)
+        .execute(&mut blocker)
+        .await
+        .expect("row locked");
+    let transition = "mutation($input: TransitionPositionInput!) { transitionPosition(input: $input) { version } }";
+    let funded = json!({ "input": { "positionId": position, "toState": "FUNDED", "idempotencyKey": "fund-1" } });
+    let (status, body) = server.gql(&key, transition, funded.clone()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("released");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count(&mut check, "SELECT count(*) FROM position_events").await,
+        1,
+        "only the creation event"
+    );
+    assert_eq!(
+        count(
+            &mut check,
+            "SELECT count(*) FROM idempotency_records WHERE key = 'fund-1'"
+        )
+        .await,
+        0
+    );
+    let data = server.data(&key, transition, funded).await;
+    assert_eq!(data["transitionPosition"]["version"], 2);
+
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(
+            "escrowgrid_graphql_operation_duration_seconds_count{operation=\"anonymous\",type=\"mutation\",outcome=\"timeout\"} 2\n"
+        ),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,734 @@
+//! Websocket test support: an app whose websocket timings and subscription gauge the test
+//! controls (`spawn_app_with_settings`), a small `graphql-transport-ws` / legacy `graphql-ws`
+//! client over tokio-tungstenite, and a tenant seeded through the API.
+//!
+//! graphql-transport-ws has no acknowledgement for `subscribe`, so tests wait on the server's
+//! subscription gauge (`WsApp::wait_for_subscriptions`) before writing, never on a sleep.
+
+use super::support::StoreKind;
+use crate::support::postgres::{TestDb, fresh_store};
+use escrowgrid::config::Settings;
+use escrowgrid::ports::Store;
+use escrowgrid::service::{ApiKeyToken, SubscriptionGauge};
+use escrowgrid::startup::{Application, StartupError};
+use futures::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The longest a test waits for something that should happen.
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+/// How long a test listens to prove that nothing more arrives.
+pub(crate) const QUIET: Duration = Duration::from_millis(300);
+
+pub(crate) const SUBSCRIPTION: &str = "subscription($filter: PositionEventFilter, $after: String) {
+  positionEvents(filter: $filter, after: $after) {
+    id cursor version fromState toState releaseAmount reason
+    position { id asset { id } institution { id } }
+  }
+}";
+
+/// Runs `async fn case(app: WsApp)` once per store, as `memory::case` and `postgres::case`
+/// (the latter skipped loudly, by `fresh_store`, when PostgreSQL is unreachable and `CI` unset).
+macro_rules! ws_on_both_stores {
+    ($($case:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let app = $crate::api::ws_support::spawn_app_with_settings(
+                        $crate::api::support::StoreKind::Memory,
+                        |_| {},
+                    )
+                    .await
+                    .expect("the memory store is always available");
+                    super::$case(app).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(app) = $crate::api::ws_support::spawn_app_with_settings(
+                        $crate::api::support::StoreKind::Postgres,
+                        |_| {},
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    super::$case(app).await;
+                }
+            )+
+        }
+    };
+}
+
+pub(crate) use ws_on_both_stores;
+
+/// A running `Application` on 127.0.0.1:0 with its subscription gauge and a stop switch.
+pub(crate) struct WsApp {
+    /// `http://127.0.0.1:<port>`
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) root_key: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) gauge: SubscriptionGauge,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), StartupError>>>,
+    // Last: the server's pool closes before the database is dropped.
+    _db: Option<TestDb>,
+}
+
+/// Like `support::spawn_app_with`, but keeps the gauge and lets the test stop the server.
+/// `None` when PostgreSQL is wanted but unreachable and `CI` is unset.
+pub(crate) async fn spawn_app_with_settings(
+    kind: StoreKind,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<WsApp> {
+    match kind {
+        StoreKind::Memory => {
+            let settings = settings(configure);
+            let app = Application::build(settings.0)
+                .await
+                .expect("the app starts");
+            Some(WsApp::serve(app, &settings.1, None))
+        }
+        StoreKind::Postgres => {
+            let db = fresh_store().await?;
+            let store = Arc::clone(&db.store);
+            Some(spawn_app_on_store(store, Some(db), configure).await)
+        }
+    }
+}
+
+/// An app on `store`; `db` (when given) lives as long as the app.
+pub(crate) async fn spawn_app_on_store(
+    store: Arc<dyn Store>,
+    db: Option<TestDb>,
+    configure: impl FnOnce(&mut Settings),
+) -> WsApp {
+    let (settings, root_key) = settings(configure);
+    let app = Application::with_store(settings, store)
+        .await
+        .expect("the app starts");
+    WsApp::serve(app, &root_key, db)
+}
+
+fn settings(configure: impl FnOnce(&mut Settings)) -> (Settings, ApiKeyToken) {
+    let root_key = ApiKeyToken::generate();
+    let mut settings = Settings::new(root_key.clone());
+    settings.port = 0;
+    configure(&mut settings);
+    (settings, root_key)
+}
+
+impl WsApp {
+    fn serve(app: Application, root_key: &ApiKeyToken, db: Option<TestDb>) -> Self {
+        let port = app.port();
+        let gauge = app.subscription_gauge();
+        let (stop, stopped) = oneshot::channel::<()>();
+        // On the test's runtime, so it ends with the test.
+        let server = tokio::spawn(app.run_with_shutdown(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            root_key: root_key.expose().to_owned(),
+            client: reqwest::Client::new(),
+            gauge,
+            stop: Some(stop),
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    pub(crate) fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/graphql/ws", self.port)
+    }
+
+    /// Starts a graceful shutdown and waits (at most `WAIT`) for the server to stop.
+    pub(crate) async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(WAIT, server).await;
+        }
+    }
+
+    /// Waits until exactly `n` subscription streams are open on this app.
+    pub(crate) async fn wait_for_subscriptions(&self, n: i64) {
+        wait_for_gauge(&self.gauge, n).await;
+    }
+
+    /// `wait_for_subscriptions` with a longer limit (a client process that must start first).
+    pub(crate) async fn wait_for_subscriptions_within(&self, n: i64, limit: Duration) {
+        wait_for_gauge_within(&self.gauge, n, limit).await;
+    }
+
+    /// POSTs one operation; `key: None` sends no key.
+    pub(crate) async fn gql(
+        &self,
+        query: &str,
+        variables: Value,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        gql_at(&self.client, &self.address, query, variables, key).await
+    }
+
+    /// `gql` with `key`, expecting 200 and no errors; returns `data`.
+    pub(crate) async fn data(&self, query: &str, variables: Value, key: &str) -> Value {
+        data_at(&self.client, &self.address, query, variables, key).await
+    }
+
+    pub(crate) async fn root(&self, query: &str, variables: Value) -> Value {
+        self.data(query, variables, &self.root_key).await
+    }
+
+    /// A graphql-transport-ws client, connected but not initialised.
+    pub(crate) async fn connect(&self) -> WsClient {
+        WsClient::connect(&self.ws_url(), Dialect::TransportWs).await
+    }
+
+    /// A graphql-transport-ws client, acknowledged with `key`.
+    pub(crate) async fn connect_with_key(&self, key: &str) -> WsClient {
+        let mut client = self.connect().await;
+        client.init_with_key(key).await;
+        client
+    }
+}
+
+/// Waits until `gauge` reads exactly `n` (panics after `WAIT`).
+pub(crate) async fn wait_for_gauge(gauge: &SubscriptionGauge, n: i64) {
+    wait_for_gauge_within(gauge, n, WAIT).await;
+}
+
+async fn wait_for_gauge_within(gauge: &SubscriptionGauge, n: i64, limit: Duration) {
+    let started = Instant::now();
+    while gauge.current() != n {
+        assert!(
+            started.elapsed() < limit,
+            "expected {n} open subscriptions, the gauge still reads {} after {limit:?}",
+            gauge.current()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// `escrowgrid_active_subscriptions` from `GET /metrics` (for servers in another process).
+pub(crate) async fn metrics_gauge(client: &reqwest::Client, address: &str, root_key: &str) -> i64 {
+    let text = client
+        .get(format!("{address}/metrics"))
+        .header("X-API-Key", root_key)
+        .send()
+        .await
+        .expect("the server answers")
+        .text()
+        .await
+        .expect("a text body");
+    text.lines()
+        .find_map(|line| line.strip_prefix("escrowgrid_active_subscriptions "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no escrowgrid_active_subscriptions in /metrics:\n{text}"))
+}
+
+/// Waits until `/metrics` reports exactly `n` open subscriptions.
+pub(crate) async fn wait_for_metrics_gauge(
+    client: &reqwest::Client,
+    address: &str,
+    root_key: &str,
+    n: i64,
+) {
+    let started = Instant::now();
+    loop {
+        let current = metrics_gauge(client, address, root_key).await;
+        if current == n {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "expected {n} open subscriptions at {address}, /metrics still says {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub(crate) async fn gql_at(
+    client: &reqwest::Client,
+    address: &str,
+    query: &str,
+    variables: Value,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = client
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.header("X-API-Key", key);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let body = response.json().await.expect("the body is JSON");
+    (status, body)
+}
+
+pub(crate) async fn data_at(
+    client: &reqwest::Client,
+    address: &str,
+    query: &str,
+    variables: Value,
+    key: &str,
+) -> Value {
+    let (status, body) = gql_at(client, address, query, variables, Some(key)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+    body["data"].clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding through the API
+// ---------------------------------------------------------------------------------------------
+
+/// One institution with an ADMIN key, a CONSTR_ESCROW (US, USD) template and one asset.
+#[derive(Clone, Debug)]
+pub(crate) struct Tenant {
+    pub(crate) institution_id: String,
+    pub(crate) key: String,
+    pub(crate) key_id: String,
+    pub(crate) template_id: String,
+    pub(crate) asset_id: String,
+}
+
+/// Where seeding requests go: an address and a client (any instance of a shared database).
+#[derive(Clone, Debug)]
+pub(crate) struct Api {
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+}
+
+impl Api {
+    pub(crate) fn of(app: &WsApp) -> Self {
+        Self {
+            address: app.address.clone(),
+            client: app.client.clone(),
+        }
+    }
+
+    pub(crate) async fn data(&self, query: &str, variables: Value, key: &str) -> Value {
+        data_at(&self.client, &self.address, query, variables, key).await
+    }
+
+    /// An institution with an ADMIN key, a template and an asset, created with `root_key`.
+    pub(crate) async fn seed_tenant(&self, root_key: &str, name: &str) -> Tenant {
+        let data = self
+            .data(
+                "mutation($input: CreateInstitutionInput!) { createInstitution(input: $input) { id } }",
+                json!({"input": {"name": name, "regions": ["US"], "verticals": ["CONSTRUCTION"]}}),
+                root_key,
+            )
+            .await;
+        let institution_id = string(&data["createInstitution"]["id"]);
+        let (key, key_id) = self.create_key(root_key, &institution_id, "ADMIN").await;
+        let data = self
+            .data(
+                "mutation($input: CreateAssetTemplateInput!) { createAssetTemplate(input: $input) { id } }",
+                json!({"input": {
+                    "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION",
+                    "region": "US", "config": {"currency": "USD", "region": "US"}
+                }}),
+                &key,
+            )
+            .await;
+        let template_id = string(&data["createAssetTemplate"]["id"]);
+        let mut tenant = Tenant {
+            institution_id,
+            key,
+            key_id,
+            template_id,
+            asset_id: String::new(),
+        };
+        tenant.asset_id = self.create_asset(&tenant).await;
+        tenant
+    }
+
+    /// A new key of `role` for `institution_id`: (token, id).
+    pub(crate) async fn create_key(
+        &self,
+        root_key: &str,
+        institution_id: &str,
+        role: &str,
+    ) -> (String, String) {
+        let data = self
+            .data(
+                "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { token apiKey { id } } }",
+                json!({"input": {"institutionId": institution_id, "label": format!("{role} key"), "role": role}}),
+                root_key,
+            )
+            .await;
+        (
+            string(&data["createApiKey"]["token"]),
+            string(&data["createApiKey"]["apiKey"]["id"]),
+        )
+    }
+
+    pub(crate) async fn revoke_key(&self, root_key: &str, key_id: &str) {
+        let data = self
+            .data(
+                "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }",
+                json!({"id": key_id}),
+                root_key,
+            )
+            .await;
+        assert!(data["revokeApiKey"]["revokedAt"].is_string(), "{data}");
+    }
+
+    /// Another asset under the tenant's template.
+    pub(crate) async fn create_asset(&self, tenant: &Tenant) -> String {
+        let data = self
+            .data(
+                "mutation($input: CreateAssetInput!) { createAsset(input: $input) { id } }",
+                json!({"input": {"templateId": tenant.template_id, "label": "Harbour bridge"}}),
+                &tenant.key,
+            )
+            .await;
+        string(&data["createAsset"]["id"])
+    }
+
+    /// A 1000.00 USD position on `asset_id` (event version 1).
+    pub(crate) async fn create_position(&self, key: &str, asset_id: &str) -> String {
+        let data = self
+            .data(
+                "mutation($input: CreatePositionInput!) { createPosition(input: $input) { id version } }",
+                json!({"input": {
+                    "assetId": asset_id, "holderReference": "holder-1",
+                    "currency": "USD", "amount": "1000.00"
+                }}),
+                key,
+            )
+            .await;
+        assert_eq!(data["createPosition"]["version"], 1, "{data}");
+        string(&data["createPosition"]["id"])
+    }
+
+    /// Moves a position; returns its new version.
+    pub(crate) async fn transition(
+        &self,
+        key: &str,
+        position_id: &str,
+        to_state: &str,
+        release: Option<&str>,
+    ) -> i64 {
+        let mut input = json!({"positionId": position_id, "toState": to_state, "reason": format!("to {to_state}")});
+        if let Some(amount) = release {
+            input["releaseAmount"] = json!(amount);
+        }
+        let data = self
+            .data(
+                "mutation($input: TransitionPositionInput!) { transitionPosition(input: $input) { version state } }",
+                json!({"input": input}),
+                key,
+            )
+            .await;
+        assert_eq!(data["transitionPosition"]["state"], to_state, "{data}");
+        data["transitionPosition"]["version"]
+            .as_i64()
+            .expect("an Int version")
+    }
+
+    /// The durable history of a position, oldest first: `{version cursor toState}` objects.
+    pub(crate) async fn durable_events(&self, key: &str, position_id: &str) -> Vec<Value> {
+        let data = self
+            .data(
+                "query($id: ID!) { position(id: $id) { events { version cursor toState } } }",
+                json!({"id": position_id}),
+                key,
+            )
+            .await;
+        data["position"]["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no events for {position_id}: {data}"))
+            .clone()
+    }
+}
+
+pub(crate) fn string(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {value}"))
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The websocket client
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `graphql-transport-ws`
+    TransportWs,
+    /// `graphql-ws` (subscriptions-transport-ws)
+    Legacy,
+}
+
+impl Dialect {
+    pub(crate) fn subprotocol(self) -> &'static str {
+        match self {
+            Self::TransportWs => "graphql-transport-ws",
+            Self::Legacy => "graphql-ws",
+        }
+    }
+}
+
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What reading found: a JSON message, or the end of the connection.
+#[derive(Debug)]
+pub(crate) enum Received {
+    Json(Value),
+    /// A close frame (its code, if any) or the stream's end.
+    Closed(Option<u16>),
+    Timeout,
+}
+
+pub(crate) struct WsClient {
+    pub(crate) socket: Socket,
+    pub(crate) dialect: Dialect,
+    /// The subprotocol the server picked.
+    pub(crate) protocol: Option<String>,
+}
+
+/// A handshake request for `url` offering `dialect`'s subprotocol.
+pub(crate) fn request(url: &str, dialect: Dialect) -> Request {
+    let mut request = url.into_client_request().expect("a valid websocket URL");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(dialect.subprotocol()),
+    );
+    request
+}
+
+impl WsClient {
+    pub(crate) async fn connect(url: &str, dialect: Dialect) -> Self {
+        Self::connect_request(request(url, dialect), dialect)
+            .await
+            .unwrap_or_else(|error| panic!("the websocket handshake to {url} failed: {error}"))
+    }
+
+    /// Connects with a prepared request (extra headers); the handshake error when refused.
+    pub(crate) async fn connect_request(
+        request: Request,
+        dialect: Dialect,
+    ) -> Result<Self, tungstenite::Error> {
+        let (socket, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+                .await
+                .expect("the handshake finishes in time")?;
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self {
+            socket,
+            dialect,
+            protocol,
+        })
+    }
+
+    pub(crate) async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("the frame is sent");
+    }
+
+    pub(crate) async fn send_json(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// Sends `connection_init` with `payload` (no ack expected).
+    pub(crate) async fn send_init(&mut self, payload: Value) {
+        self.send_json(json!({"type": "connection_init", "payload": payload}))
+            .await;
+    }
+
+    /// `connection_init` with `{"apiKey": key}`, then waits for `connection_ack`.
+    pub(crate) async fn init_with_key(&mut self, key: &str) {
+        self.init(json!({ "apiKey": key })).await;
+    }
+
+    /// `connection_init` with `payload`, then waits for `connection_ack`.
+    pub(crate) async fn init(&mut self, payload: Value) {
+        self.send_init(payload).await;
+        let ack = self.next_json().await;
+        assert_eq!(
+            ack["type"], "connection_ack",
+            "expected connection_ack, got {ack}"
+        );
+    }
+
+    /// `subscribe` (or legacy `start`) of `query` with `variables` under `id`.
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = match self.dialect {
+            Dialect::TransportWs => "subscribe",
+            Dialect::Legacy => "start",
+        };
+        self.send_json(json!({
+            "type": kind, "id": id,
+            "payload": {"query": query, "variables": variables}
+        }))
+        .await;
+    }
+
+    /// `positionEvents` with `filter` and `after` under `id`.
+    pub(crate) async fn subscribe_events(&mut self, id: &str, filter: Value, after: Option<&str>) {
+        self.subscribe(id, SUBSCRIPTION, json!({"filter": filter, "after": after}))
+            .await;
+    }
+
+    /// `complete` (or legacy `stop`) for `id`.
+    pub(crate) async fn complete(&mut self, id: &str) {
+        let kind = match self.dialect {
+            Dialect::TransportWs => "complete",
+            Dialect::Legacy => "stop",
+        };
+        self.send_json(json!({"type": kind, "id": id})).await;
+    }
+
+    /// The next JSON message within `within`, skipping ping/pong frames and legacy `ka`.
+    pub(crate) async fn receive(&mut self, within: Duration) -> Received {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return Received::Timeout,
+                Ok(frame) => frame,
+            };
+            match frame {
+                None => return Received::Closed(None),
+                Some(Err(
+                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                )) => {
+                    return Received::Closed(None);
+                }
+                Some(Err(error)) => panic!("the websocket failed: {error}"),
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|error| panic!("not JSON ({error}): {text}"));
+                    if value["type"] == "ka" {
+                        continue;
+                    }
+                    return Received::Json(value);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Received::Closed(frame.map(|frame| u16::from(frame.code)));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Binary(bytes))) => panic!("unexpected binary frame: {bytes:?}"),
+            }
+        }
+    }
+
+    /// The next JSON message; panics on close or after `WAIT`.
+    pub(crate) async fn next_json(&mut self) -> Value {
+        match self.receive(WAIT).await {
+            Received::Json(value) => value,
+            other => panic!("expected a message within {WAIT:?}, got {other:?}"),
+        }
+    }
+
+    /// The next `positionEvents` object delivered under `id`; panics on anything else.
+    pub(crate) async fn next_event(&mut self, id: &str) -> Value {
+        let message = self.next_json().await;
+        event_of(&message, self.dialect, id)
+    }
+
+    /// The next `n` events of any subscription on this socket, as (id, event).
+    pub(crate) async fn events(&mut self, n: usize) -> Vec<(String, Value)> {
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            let message = self.next_json().await;
+            let id = string(&message["id"]);
+            let event = event_of(&message, self.dialect, &id);
+            events.push((id, event));
+        }
+        events
+    }
+
+    /// Asserts that no message arrives for `QUIET` (and that the socket stays open).
+    pub(crate) async fn expect_silence(&mut self) {
+        match self.receive(QUIET).await {
+            Received::Timeout => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+    }
+
+    /// Reads until the close frame; asserts its code and returns the messages seen before it.
+    pub(crate) async fn expect_close(&mut self, code: u16) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            match self.receive(WAIT).await {
+                Received::Json(value) => seen.push(value),
+                Received::Closed(got) => {
+                    assert_eq!(
+                        got,
+                        Some(code),
+                        "expected close code {code}; messages before it: {seen:?}"
+                    );
+                    return seen;
+                }
+                Received::Timeout => {
+                    panic!("expected close code {code} within {WAIT:?}; messages: {seen:?}")
+                }
+            }
+        }
+    }
+}
+
+/// The `positionEvents` object of a `next` (legacy `data`) message for `id`, asserting it
+/// carries no errors.
+pub(crate) fn event_of(message: &Value, dialect: Dialect, id: &str) -> Value {
+    let expected = match dialect {
+        Dialect::TransportWs => "next",
+        Dialect::Legacy => "data",
+    };
+    assert_eq!(message["type"], expected, "expected {expected}: {message}");
+    assert_eq!(message["id"], id, "{message}");
+    assert!(
+        message["payload"].get("errors").is_none(),
+        "an event with errors: {message}"
+    );
+    let event = &message["payload"]["data"]["positionEvents"];
+    assert!(event.is_object(), "no positionEvents in {message}");
+    event.clone()
+}
+
+/// The `(positionId, version)` of an event.
+pub(crate) fn key_of(event: &Value) -> (String, i64) {
+    (
+        string(&event["position"]["id"]),
+        event["version"].as_i64().expect("an Int version"),
+    )
+}
+
+/// The first error code of an `error` message (either dialect's payload shape).
+pub(crate) fn error_code(message: &Value) -> String {
+    let payload = &message["payload"];
+    let first = payload
+        .as_array()
+        .and_then(|list| list.first())
+        .unwrap_or(payload);
+    string(&first["extensions"]["code"])
+}
