@@ -7,6 +7,11 @@ use escrowgrid::startup::{self, Application};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// A nested query builds and drops tens of thousands of small values; glibc malloc was a third
+/// of its CPU profile (docs/benchmarks.md), and mimalloc roughly halves that cost.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
