@@ -1,14 +1,15 @@
 //! Relay connections: opaque cursors, `first`/`after` checks, and `totalCount` computed only
 //! when asked for (through the same batching as the rows).
 
-use super::context::{loaders, request_context, services};
+use super::context::{loaders, reader};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
 use super::loaders::{
     ChildCount, ChildKind, ChildPage, CountedChildPage, OfInstitution, StoreLoader,
 };
-use crate::ports::{
-    AssetFilter, AssetParent, AuditFilter, LedgerFilter, Page, PageRequest, PositionFilter,
-    PositionParent, RepoError, TemplateFilter,
+use crate::service::ServiceError;
+use crate::service::reads::{
+    AssetFilter, AssetParent, AuditFilter, LedgerFilter, Page, PageRequest, Permitted,
+    PositionFilter, PositionParent, TemplateFilter,
 };
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, SimpleObject};
@@ -61,8 +62,8 @@ pub(crate) async fn child_page<K: ChildKind>(
     page: PageRequest,
 ) -> GqlResult<(Page<K::Item>, TotalCount)>
 where
-    StoreLoader: Loader<ChildPage<K>, Value = Page<K::Item>, Error = RepoError>
-        + Loader<CountedChildPage<K>, Value = (Page<K::Item>, u64), Error = RepoError>,
+    StoreLoader: Loader<ChildPage<K>, Value = Page<K::Item>, Error = ServiceError>
+        + Loader<CountedChildPage<K>, Value = (Page<K::Item>, u64), Error = ServiceError>,
     ChildCount<K>: Into<TotalCount>,
 {
     let loaders = loaders(ctx)?;
@@ -131,11 +132,11 @@ pub(crate) enum TotalCount {
     /// Already loaded alongside the rows.
     Known(u64),
     Institutions,
-    Templates(TemplateFilter),
-    Assets(AssetFilter),
-    Positions(PositionFilter),
-    Ledger(LedgerFilter),
-    Audit(AuditFilter),
+    Templates(Permitted<TemplateFilter>),
+    Assets(Permitted<AssetFilter>),
+    Positions(Permitted<PositionFilter>),
+    Ledger(Permitted<LedgerFilter>),
+    Audit(Permitted<AuditFilter>),
     TemplatesOf(ChildCount<OfInstitution>),
     AssetsOf(ChildCount<AssetParent>),
     PositionsOf(ChildCount<PositionParent>),
@@ -143,16 +144,15 @@ pub(crate) enum TotalCount {
 
 impl TotalCount {
     pub(crate) async fn resolve(&self, ctx: &Context<'_>) -> GqlResult<i32> {
-        let scope = request_context(ctx)?.viewer.scope();
-        let store = services(ctx)?.store();
+        let reader = reader(ctx)?;
         let count = match self {
             Self::Known(count) => *count,
-            Self::Institutions => store.count_institutions(scope).await.gql()?,
-            Self::Templates(filter) => store.count_templates(scope, filter).await.gql()?,
-            Self::Assets(filter) => store.count_assets(scope, filter).await.gql()?,
-            Self::Positions(filter) => store.count_positions(scope, filter).await.gql()?,
-            Self::Ledger(filter) => store.count_ledger(scope, filter).await.gql()?,
-            Self::Audit(filter) => store.count_audit(scope, filter).await.gql()?,
+            Self::Institutions => reader.count_institutions().await.gql()?,
+            Self::Templates(filter) => reader.count_templates(filter).await.gql()?,
+            Self::Assets(filter) => reader.count_assets(filter).await.gql()?,
+            Self::Positions(filter) => reader.count_positions(filter).await.gql()?,
+            Self::Ledger(filter) => reader.count_ledger(filter).await.gql()?,
+            Self::Audit(filter) => reader.count_audit(filter).await.gql()?,
             Self::TemplatesOf(key) => loaders(ctx)?
                 .load_one(key.clone())
                 .await
@@ -178,7 +178,7 @@ macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ident, $record:ty, $doc:literal) => {
         #[doc = $doc]
         pub(crate) struct $connection {
-            pub(crate) page: $crate::ports::Page<$record>,
+            pub(crate) page: $crate::service::reads::Page<$record>,
             pub(crate) after: Option<uuid::Uuid>,
             pub(crate) total: $crate::graphql::connection::TotalCount,
         }

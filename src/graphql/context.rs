@@ -1,6 +1,7 @@
-//! Per-request data: the caller and the DataLoaders that batch its reads.
+//! Per-request data: the caller, its read access, and the DataLoaders that batch its reads.
 
 use super::loaders::{Loaders, new_loaders};
+use crate::service::reads::Reader;
 use crate::service::{RequestContext, Services};
 use async_graphql::Request;
 
@@ -8,8 +9,9 @@ use async_graphql::Request;
 /// is scoped to the caller; a shared cache could hand one tenant's rows to another.
 #[must_use]
 pub fn prepare_request(request: Request, services: &Services, ctx: RequestContext) -> Request {
-    let loaders = new_loaders(services.store().clone(), ctx.viewer.scope());
-    request.data(ctx).data(loaders)
+    let reader = services.reader(ctx.viewer);
+    let loaders = new_loaders(reader.clone());
+    request.data(ctx).data(reader).data(loaders)
 }
 
 pub(crate) fn request_context<'a>(
@@ -22,6 +24,11 @@ pub(crate) fn services<'a>(
     ctx: &async_graphql::Context<'a>,
 ) -> async_graphql::Result<&'a Services> {
     ctx.data::<Services>()
+}
+
+/// The caller's read access: every list and count goes through it.
+pub(crate) fn reader<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Reader> {
+    ctx.data::<Reader>()
 }
 
 pub(crate) fn loaders<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Loaders> {

@@ -16,6 +16,7 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
     pub use super::super::codes::{
         PARSE_FAILED as GRAPHQL_PARSE_FAILED, VALIDATION_FAILED as GRAPHQL_VALIDATION_FAILED,
     };
@@ -81,6 +82,7 @@ pub(crate) fn to_graphql(error: ServiceError) -> Error {
         ServiceError::Forbidden(_) => coded(error.to_string(), codes::FORBIDDEN),
         ServiceError::NotFound(_) => coded(error.to_string(), codes::NOT_FOUND),
         ServiceError::Conflict(_) => coded(error.to_string(), codes::CONFLICT),
+        ServiceError::SubscriberTooSlow => coded(error.to_string(), codes::SUBSCRIBER_TOO_SLOW),
         ServiceError::Store(detail) => {
             tracing::error!(error = %detail, "store failure while resolving a request");
             coded("internal server error".into(), codes::INTERNAL_SERVER_ERROR)

@@ -5,30 +5,29 @@ use crate::domain::model::{
     ApiKey, Asset, AssetTemplate, Institution, LedgerEvent, Policy, Position, PositionEvent,
 };
 use crate::domain::{AssetId, InstitutionId, PositionId, TemplateId};
-use crate::ports::{
-    AssetFilter, AssetParent, Page, PageRequest, PositionFilter, PositionParent, RepoError, Scope,
-    Store, TemplateFilter,
+use crate::service::ServiceError;
+use crate::service::reads::{
+    AssetFilter, AssetParent, Page, PageRequest, Permitted, PositionFilter, PositionParent, Reader,
+    TemplateFilter,
 };
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// The nested contract query asks for 10×20×20 positions; their events are one batch only if
 /// the batch may hold all 4 000 keys (the default caps it at 1 000).
 const MAX_BATCH: usize = 20_000;
 
-/// One request's loader: its scope is the caller's, so batching never mixes tenants.
+/// One request's loader: it reads as the caller, so batching never mixes tenants.
 pub(crate) struct StoreLoader {
-    store: Arc<dyn Store>,
-    scope: Scope,
+    reader: Reader,
 }
 
 pub(crate) type Loaders = DataLoader<StoreLoader>;
 
-pub(crate) fn new_loaders(store: Arc<dyn Store>, scope: Scope) -> Loaders {
-    DataLoader::new(StoreLoader { store, scope }, tokio::spawn).max_batch_size(MAX_BATCH)
+pub(crate) fn new_loaders(reader: Reader) -> Loaders {
+    DataLoader::new(StoreLoader { reader }, tokio::spawn).max_batch_size(MAX_BATCH)
 }
 
 fn by_id<K: Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V> {
@@ -37,55 +36,52 @@ fn by_id<K: Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V> 
 
 impl Loader<InstitutionId> for StoreLoader {
     type Value = Institution;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[InstitutionId],
-    ) -> Result<HashMap<InstitutionId, Institution>, RepoError> {
-        Ok(by_id(
-            self.store.institutions_by_ids(self.scope, keys).await?,
-            |row| row.id,
-        ))
+    ) -> Result<HashMap<InstitutionId, Institution>, ServiceError> {
+        Ok(by_id(self.reader.institutions_by_ids(keys).await?, |row| {
+            row.id
+        }))
     }
 }
 
 impl Loader<TemplateId> for StoreLoader {
     type Value = AssetTemplate;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[TemplateId],
-    ) -> Result<HashMap<TemplateId, AssetTemplate>, RepoError> {
-        Ok(by_id(
-            self.store.templates_by_ids(self.scope, keys).await?,
-            |row| row.id,
-        ))
+    ) -> Result<HashMap<TemplateId, AssetTemplate>, ServiceError> {
+        Ok(by_id(self.reader.templates_by_ids(keys).await?, |row| {
+            row.id
+        }))
     }
 }
 
 impl Loader<AssetId> for StoreLoader {
     type Value = Asset;
-    type Error = RepoError;
+    type Error = ServiceError;
 
-    async fn load(&self, keys: &[AssetId]) -> Result<HashMap<AssetId, Asset>, RepoError> {
-        Ok(by_id(
-            self.store.assets_by_ids(self.scope, keys).await?,
-            |row| row.id,
-        ))
+    async fn load(&self, keys: &[AssetId]) -> Result<HashMap<AssetId, Asset>, ServiceError> {
+        Ok(by_id(self.reader.assets_by_ids(keys).await?, |row| row.id))
     }
 }
 
 impl Loader<PositionId> for StoreLoader {
     type Value = Position;
-    type Error = RepoError;
+    type Error = ServiceError;
 
-    async fn load(&self, keys: &[PositionId]) -> Result<HashMap<PositionId, Position>, RepoError> {
-        Ok(by_id(
-            self.store.positions_by_ids(self.scope, keys).await?,
-            |row| row.id,
-        ))
+    async fn load(
+        &self,
+        keys: &[PositionId],
+    ) -> Result<HashMap<PositionId, Position>, ServiceError> {
+        Ok(by_id(self.reader.positions_by_ids(keys).await?, |row| {
+            row.id
+        }))
     }
 }
 
@@ -95,14 +91,14 @@ pub(crate) struct EventsOf(pub(crate) PositionId);
 
 impl Loader<EventsOf> for StoreLoader {
     type Value = Vec<PositionEvent>;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[EventsOf],
-    ) -> Result<HashMap<EventsOf, Vec<PositionEvent>>, RepoError> {
+    ) -> Result<HashMap<EventsOf, Vec<PositionEvent>>, ServiceError> {
         let ids: Vec<PositionId> = keys.iter().map(|key| key.0).collect();
-        let events = self.store.events_by_positions(self.scope, &ids).await?;
+        let events = self.reader.events_by_positions(&ids).await?;
         Ok(events
             .into_iter()
             .map(|(id, rows)| (EventsOf(id), rows))
@@ -115,14 +111,14 @@ pub(crate) struct LedgerOf(pub(crate) PositionId);
 
 impl Loader<LedgerOf> for StoreLoader {
     type Value = Vec<LedgerEvent>;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[LedgerOf],
-    ) -> Result<HashMap<LedgerOf, Vec<LedgerEvent>>, RepoError> {
+    ) -> Result<HashMap<LedgerOf, Vec<LedgerEvent>>, ServiceError> {
         let ids: Vec<PositionId> = keys.iter().map(|key| key.0).collect();
-        let events = self.store.ledger_by_positions(self.scope, &ids).await?;
+        let events = self.reader.ledger_by_positions(&ids).await?;
         Ok(events
             .into_iter()
             .map(|(id, rows)| (LedgerOf(id), rows))
@@ -135,14 +131,11 @@ pub(crate) struct KeysOf(pub(crate) InstitutionId);
 
 impl Loader<KeysOf> for StoreLoader {
     type Value = Vec<ApiKey>;
-    type Error = RepoError;
+    type Error = ServiceError;
 
-    async fn load(&self, keys: &[KeysOf]) -> Result<HashMap<KeysOf, Vec<ApiKey>>, RepoError> {
+    async fn load(&self, keys: &[KeysOf]) -> Result<HashMap<KeysOf, Vec<ApiKey>>, ServiceError> {
         let ids: Vec<InstitutionId> = keys.iter().map(|key| key.0).collect();
-        let rows = self
-            .store
-            .api_keys_by_institutions(self.scope, &ids)
-            .await?;
+        let rows = self.reader.api_keys_by_institutions(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|(id, rows)| (KeysOf(id), rows))
@@ -155,17 +148,14 @@ pub(crate) struct PoliciesOf(pub(crate) InstitutionId);
 
 impl Loader<PoliciesOf> for StoreLoader {
     type Value = Vec<Policy>;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[PoliciesOf],
-    ) -> Result<HashMap<PoliciesOf, Vec<Policy>>, RepoError> {
+    ) -> Result<HashMap<PoliciesOf, Vec<Policy>>, ServiceError> {
         let ids: Vec<InstitutionId> = keys.iter().map(|key| key.0).collect();
-        let rows = self
-            .store
-            .policies_by_institutions(self.scope, &ids)
-            .await?;
+        let rows = self.reader.policies_by_institutions(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|(id, rows)| (PoliciesOf(id), rows))
@@ -207,32 +197,32 @@ pub(crate) trait ChildKind: Copy + Eq + Hash + Send + Sync + 'static {
         parents: &[Uuid],
         filter: &Self::Filter,
         page: PageRequest,
-    ) -> Result<HashMap<Uuid, Page<Self::Item>>, RepoError>;
+    ) -> Result<HashMap<Uuid, Page<Self::Item>>, ServiceError>;
 
     async fn counts(
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
         filter: &Self::Filter,
-    ) -> Result<HashMap<Uuid, u64>, RepoError>;
+    ) -> Result<HashMap<Uuid, u64>, ServiceError>;
 }
 
 #[async_trait::async_trait]
 impl ChildKind for OfInstitution {
-    type Filter = TemplateFilter;
+    type Filter = Permitted<TemplateFilter>;
     type Item = AssetTemplate;
 
     async fn pages(
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &TemplateFilter,
+        filter: &Permitted<TemplateFilter>,
         page: PageRequest,
-    ) -> Result<HashMap<Uuid, Page<AssetTemplate>>, RepoError> {
+    ) -> Result<HashMap<Uuid, Page<AssetTemplate>>, ServiceError> {
         let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
         let pages = loader
-            .store
-            .templates_by_institutions(loader.scope, &ids, filter, page)
+            .reader
+            .templates_by_institutions(&ids, filter, page)
             .await?;
         Ok(pages.into_iter().map(|(id, rows)| (id.0, rows)).collect())
     }
@@ -241,12 +231,12 @@ impl ChildKind for OfInstitution {
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &TemplateFilter,
-    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        filter: &Permitted<TemplateFilter>,
+    ) -> Result<HashMap<Uuid, u64>, ServiceError> {
         let ids: Vec<InstitutionId> = parents.iter().copied().map(InstitutionId).collect();
         let counts = loader
-            .store
-            .count_templates_by_institutions(loader.scope, &ids, filter)
+            .reader
+            .count_templates_by_institutions(&ids, filter)
             .await?;
         Ok(counts
             .into_iter()
@@ -257,19 +247,19 @@ impl ChildKind for OfInstitution {
 
 #[async_trait::async_trait]
 impl ChildKind for AssetParent {
-    type Filter = AssetFilter;
+    type Filter = Permitted<AssetFilter>;
     type Item = Asset;
 
     async fn pages(
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &AssetFilter,
+        filter: &Permitted<AssetFilter>,
         page: PageRequest,
-    ) -> Result<HashMap<Uuid, Page<Asset>>, RepoError> {
+    ) -> Result<HashMap<Uuid, Page<Asset>>, ServiceError> {
         loader
-            .store
-            .assets_by_parents(loader.scope, self, parents, filter, page)
+            .reader
+            .assets_by_parents(self, parents, filter, page)
             .await
     }
 
@@ -277,30 +267,30 @@ impl ChildKind for AssetParent {
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &AssetFilter,
-    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        filter: &Permitted<AssetFilter>,
+    ) -> Result<HashMap<Uuid, u64>, ServiceError> {
         loader
-            .store
-            .count_assets_by_parents(loader.scope, self, parents, filter)
+            .reader
+            .count_assets_by_parents(self, parents, filter)
             .await
     }
 }
 
 #[async_trait::async_trait]
 impl ChildKind for PositionParent {
-    type Filter = PositionFilter;
+    type Filter = Permitted<PositionFilter>;
     type Item = Position;
 
     async fn pages(
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &PositionFilter,
+        filter: &Permitted<PositionFilter>,
         page: PageRequest,
-    ) -> Result<HashMap<Uuid, Page<Position>>, RepoError> {
+    ) -> Result<HashMap<Uuid, Page<Position>>, ServiceError> {
         loader
-            .store
-            .positions_by_parents(loader.scope, self, parents, filter, page)
+            .reader
+            .positions_by_parents(self, parents, filter, page)
             .await
     }
 
@@ -308,23 +298,23 @@ impl ChildKind for PositionParent {
         self,
         loader: &StoreLoader,
         parents: &[Uuid],
-        filter: &PositionFilter,
-    ) -> Result<HashMap<Uuid, u64>, RepoError> {
+        filter: &Permitted<PositionFilter>,
+    ) -> Result<HashMap<Uuid, u64>, ServiceError> {
         loader
-            .store
-            .count_positions_by_parents(loader.scope, self, parents, filter)
+            .reader
+            .count_positions_by_parents(self, parents, filter)
             .await
     }
 }
 
 impl<K: ChildKind> Loader<ChildPage<K>> for StoreLoader {
     type Value = Page<K::Item>;
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[ChildPage<K>],
-    ) -> Result<HashMap<ChildPage<K>, Page<K::Item>>, RepoError> {
+    ) -> Result<HashMap<ChildPage<K>, Page<K::Item>>, ServiceError> {
         let mut groups: HashMap<(K, K::Filter, PageRequest), Vec<Uuid>> = HashMap::new();
         for key in keys {
             groups
@@ -350,9 +340,12 @@ impl<K: ChildKind> Loader<ChildPage<K>> for StoreLoader {
 
 impl<K: ChildKind> Loader<ChildCount<K>> for StoreLoader {
     type Value = u64;
-    type Error = RepoError;
+    type Error = ServiceError;
 
-    async fn load(&self, keys: &[ChildCount<K>]) -> Result<HashMap<ChildCount<K>, u64>, RepoError> {
+    async fn load(
+        &self,
+        keys: &[ChildCount<K>],
+    ) -> Result<HashMap<ChildCount<K>, u64>, ServiceError> {
         let mut groups: HashMap<(K, K::Filter), Vec<Uuid>> = HashMap::new();
         for key in keys {
             groups
@@ -383,12 +376,12 @@ pub(crate) struct CountedChildPage<K: ChildKind>(pub(crate) ChildPage<K>);
 
 impl<K: ChildKind> Loader<CountedChildPage<K>> for StoreLoader {
     type Value = (Page<K::Item>, u64);
-    type Error = RepoError;
+    type Error = ServiceError;
 
     async fn load(
         &self,
         keys: &[CountedChildPage<K>],
-    ) -> Result<HashMap<CountedChildPage<K>, (Page<K::Item>, u64)>, RepoError> {
+    ) -> Result<HashMap<CountedChildPage<K>, (Page<K::Item>, u64)>, ServiceError> {
         let mut groups: HashMap<(K, K::Filter, PageRequest), Vec<Uuid>> = HashMap::new();
         for CountedChildPage(key) in keys {
             groups

@@ -1,7 +1,7 @@
 //! `Query`: point reads through the loaders, lists straight from the store, all scoped.
 
 use super::connection::{TotalCount, page_cost, page_request};
-use super::context::{loaders, request_context, services};
+use super::context::{loaders, reader, request_context};
 use super::error::{GqlResult, OrGraphqlError as _};
 use super::scalars::parse_id;
 use super::types::*;
@@ -32,13 +32,8 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<InstitutionConnection> {
-        let scope = request_context(ctx)?.viewer.scope();
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_institutions(scope, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.institutions(page).await.gql()?;
         Ok(InstitutionConnection {
             page: rows,
             after: page.after,
@@ -69,14 +64,9 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetTemplateConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_templates(viewer.scope(), &filter, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.templates(&filter, page).await.gql()?;
         Ok(AssetTemplateConnection {
             page: rows,
             after: page.after,
@@ -99,14 +89,9 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_assets(viewer.scope(), &filter, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.assets(&filter, page).await.gql()?;
         Ok(AssetConnection {
             page: rows,
             after: page.after,
@@ -129,14 +114,9 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<PositionConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_positions(viewer.scope(), &filter, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.positions(&filter, page).await.gql()?;
         Ok(PositionConnection {
             page: rows,
             after: page.after,
@@ -153,14 +133,9 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<LedgerEventConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_ledger(viewer.scope(), &filter, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.ledger(&filter, page).await.gql()?;
         Ok(LedgerEventConnection {
             page: rows,
             after: page.after,
@@ -177,14 +152,9 @@ impl QueryRoot {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AuditEventConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let rows = services(ctx)?
-            .store()
-            .list_audit(viewer.scope(), &filter, page)
-            .await
-            .gql()?;
+        let rows = reader(ctx)?.audit(&filter, page).await.gql()?;
         Ok(AuditEventConnection {
             page: rows,
             after: page.after,

@@ -1,26 +1,16 @@
-//! `Subscription.positionEvents`: replay from the durable log after a cursor, then live from
-//! the bus, with no gap and no duplicate.
-//!
-//! Why this is exact: the stream subscribes to the bus *before* it reads the log, so every
-//! event is in the log read, on the bus, or both; `seq` decides which copy is new. Stores
-//! guarantee `seq` order is commit order (`PositionEventLog`), so once `seq = n` has been
-//! delivered no event below `n` can still appear, and "after n" is a complete resume point.
+//! `Subscription.positionEvents`: the GraphQL face of the service's event feed (replay after a
+//! cursor, then live, with no gap and no duplicate; see `service::event_feed`).
 
-use super::context::{request_context, services};
-use super::error::{GqlResult, OrGraphqlError as _, bad_input};
+use super::context::{reader, request_context, services};
+use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
 use crate::domain::model::PositionEvent;
-use crate::ports::{BusMessage, EventFilter, Scope, Store};
-use async_graphql::{Context, ErrorExtensions as _, ID, InputObject, Subscription};
+use crate::service::reads::EventFilter;
+use async_graphql::{Context, ID, InputObject, Subscription};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::stream::{BoxStream, StreamExt as _};
-use std::collections::VecDeque;
-use std::sync::Arc;
-
-/// Log rows read per round trip while replaying.
-const REPLAY_PAGE: u32 = 500;
 
 /// Which position events to deliver; every given field must match.
 #[derive(InputObject, Clone, Debug, Default)]
@@ -72,14 +62,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Resume after this PositionEvent.cursor.")] after: Option<String>,
     ) -> async_graphql::Result<BoxStream<'static, GqlResult<PositionEventNode>>> {
         let viewer = request_context(ctx)?.viewer;
-        let services = services(ctx)?;
         let filter = filter.unwrap_or_default();
-        let institution_id = filter
-            .institution_id
-            .as_ref()
-            .map(|id| parse_id(id, "filter.institutionId"))
-            .transpose()?;
-        viewer.check_filter(institution_id).gql()?;
         let filter = EventFilter {
             position_id: filter
                 .position_id
@@ -91,91 +74,23 @@ impl SubscriptionRoot {
                 .as_ref()
                 .map(|id| parse_id(id, "filter.assetId"))
                 .transpose()?,
-            institution_id,
+            institution_id: filter
+                .institution_id
+                .as_ref()
+                .map(|id| parse_id(id, "filter.institutionId"))
+                .transpose()?,
             to_states: filter
                 .to_states
                 .map(|states| states.into_iter().map(Into::into).collect()),
         };
+        let filter = reader(ctx)?.permit(filter).gql()?;
         let after = after.as_deref().map(cursor_seq).transpose()?;
-
-        // Subscribe first: see the module doc.
-        let live = services.store().subscribe();
-        let store = services.store().clone();
-        let (last_seq, replaying) = match after {
-            Some(seq) => (seq, true),
-            None => (store.latest_event_seq().await.gql()?, false),
-        };
-        // Counted only once its starting point is fixed: whoever waits on the gauge may then
-        // rely on every later commit being delivered.
-        let guard = services.subscription_gauge().enter();
-        let feed = Feed {
-            store,
-            scope: viewer.scope(),
-            filter,
-            last_seq,
-            replaying,
-            pending: VecDeque::new(),
-            live,
-            _guard: guard,
-        };
-        Ok(futures::stream::unfold(Some(feed), |feed| async move {
-            let mut feed = feed?;
-            match feed.next_event().await {
-                Ok(Some(event)) => Some((Ok(PositionEventNode(event)), Some(feed))),
-                Ok(None) => None,
-                Err(error) => Some((Err(error), None)),
-            }
-        })
-        .boxed())
-    }
-}
-
-struct Feed {
-    store: Arc<dyn Store>,
-    scope: Scope,
-    filter: EventFilter,
-    /// The newest event this subscriber has been given (or decided to skip).
-    last_seq: i64,
-    replaying: bool,
-    pending: VecDeque<PositionEvent>,
-    live: BoxStream<'static, BusMessage>,
-    _guard: crate::service::GaugeGuard,
-}
-
-impl Feed {
-    async fn next_event(&mut self) -> GqlResult<Option<PositionEvent>> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                self.last_seq = event.seq;
-                return Ok(Some(event));
-            }
-            if self.replaying {
-                let page = self
-                    .store
-                    .position_events_after(self.scope, &self.filter, self.last_seq, REPLAY_PAGE)
-                    .await
-                    .gql()?;
-                self.replaying = page.len() == REPLAY_PAGE as usize;
-                self.pending.extend(page);
-                continue;
-            }
-            match self.live.next().await {
-                Some(BusMessage::PositionEvent(event)) if event.seq > self.last_seq => {
-                    if self.filter.matches(self.scope, &event) {
-                        self.pending.push_back(PositionEvent::clone(&event));
-                    } else {
-                        self.last_seq = event.seq;
-                    }
-                }
-                Some(BusMessage::PositionEvent(_) | BusMessage::ApiKeyRevoked(_)) => {}
-                Some(BusMessage::Lagged) => {
-                    return Err(async_graphql::Error::new(
-                        "this subscriber fell too far behind and was closed; resubscribe with `after` set to the last cursor received",
-                    )
-                    .extend_with(|_, ext| ext.set("code", "SUBSCRIBER_TOO_SLOW")));
-                }
-                None => return Ok(None),
-            }
-        }
+        let feed = services(ctx)?
+            .position_events(&viewer, filter, after)
+            .await
+            .gql()?;
+        Ok(feed
+            .map(|event| event.map(PositionEventNode).map_err(to_graphql))
+            .boxed())
     }
 }

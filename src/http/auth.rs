@@ -3,7 +3,6 @@
 
 use super::AppState;
 use super::error::HttpError;
-use crate::ports::RepoError;
 use crate::service::{ServiceError, Viewer};
 use axum::http::{HeaderMap, StatusCode, header};
 
@@ -44,9 +43,10 @@ pub(crate) async fn authenticate(
         }
         Err(error) => {
             tracing::error!(%error, "could not authenticate a request");
-            let status = match error {
-                ServiceError::Store(RepoError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            let status = if error.is_unavailable() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
             };
             Err(HttpError::internal(status))
         }

@@ -21,7 +21,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     if state.shutting_down() {
         return unavailable("shutting down");
     }
-    match tokio::time::timeout(PING_TIMEOUT, state.services().store().ping()).await {
+    match tokio::time::timeout(PING_TIMEOUT, state.services().ping()).await {
         Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness check: the store did not answer");

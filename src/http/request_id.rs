@@ -66,16 +66,16 @@ pub(crate) fn span(request: &Request) -> Span {
 /// Records the authenticated caller on the current request span (ids only).
 pub(crate) fn record_caller(viewer: &Viewer) {
     let span = Span::current();
-    let role = match viewer.role {
+    let role = match viewer.role() {
         ViewerRole::Root => "ROOT",
         ViewerRole::Admin => "ADMIN",
         ViewerRole::ReadOnly => "READ_ONLY",
     };
     span.record("role", role);
-    if let Some(key) = viewer.api_key_id {
+    if let Some(key) = viewer.api_key_id() {
         span.record("key_id", tracing::field::display(key));
     }
-    if let Some(institution) = viewer.institution_id {
+    if let Some(institution) = viewer.institution_id() {
         span.record("institution_id", tracing::field::display(institution));
     }
 }

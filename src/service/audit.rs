@@ -26,8 +26,8 @@ pub(super) fn audit_event(
         at: model::now(),
         action: subject.action.to_owned(),
         outcome,
-        api_key_id: ctx.viewer.api_key_id,
-        institution_id: subject.institution_id.or(ctx.viewer.institution_id),
+        api_key_id: ctx.viewer.api_key_id(),
+        institution_id: subject.institution_id.or(ctx.viewer.institution_id()),
         resource_type: Some(subject.resource_type.to_owned()),
         resource_id: subject.resource_id,
         request_id: ctx.request_id.clone(),
@@ -53,7 +53,7 @@ impl Services {
             // Filed under the caller's institution, never the one it named: otherwise any key
             // could write rows into another institution's audit trail.
             let subject = AuditSubject {
-                institution_id: ctx.viewer.institution_id.or(subject.institution_id),
+                institution_id: ctx.viewer.institution_id().or(subject.institution_id),
                 ..subject
             };
             let event = audit_event(ctx, subject, AuditOutcome::Forbidden, payload);

@@ -16,9 +16,24 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A live feed fell so far behind that messages it had not read were dropped; the
+    /// subscriber resumes from its last cursor.
+    #[error(
+        "this subscriber fell too far behind and was closed; resubscribe with `after` set to the last cursor received"
+    )]
+    SubscriberTooSlow,
     /// The store failed; the detail is for the log, never for the client.
     #[error("store failure: {0}")]
     Store(RepoError),
+}
+
+impl ServiceError {
+    /// The store could not be reached or did not answer in time: worth a retry, unlike
+    /// any other store failure.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(RepoError::Unavailable(_)))
+    }
 }
 
 impl From<RepoError> for ServiceError {

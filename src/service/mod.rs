@@ -4,12 +4,14 @@ mod assets;
 mod audit;
 mod auth;
 mod error;
+mod event_feed;
 mod idempotency;
 mod institutions;
 mod keys;
 mod policies;
 mod positions;
 mod rate_limit;
+pub mod reads;
 mod subscriptions;
 mod templates;
 mod viewer;
@@ -17,6 +19,7 @@ mod viewer;
 pub use assets::CreateAssetInput;
 pub use auth::{ApiKeyToken, hash_token};
 pub use error::ServiceError;
+pub use event_feed::EventFeed;
 pub use institutions::CreateInstitutionInput;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
@@ -27,6 +30,7 @@ pub use templates::CreateTemplateInput;
 pub use viewer::{RequestContext, Viewer, ViewerRole};
 
 use crate::ports::Store;
+use error::ServiceResult;
 use std::sync::Arc;
 
 /// The application's use cases over one store. Cheap to clone.
@@ -47,9 +51,15 @@ impl Services {
         }
     }
 
-    /// The store, for reads: every read method takes the caller's `Scope`.
+    /// # Errors
+    /// `Store` (unavailable) when the store does not answer.
+    pub async fn ping(&self) -> ServiceResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Store round trips so far, for `/metrics`.
     #[must_use]
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    pub fn statements_executed(&self) -> u64 {
+        self.store.statements_executed()
     }
 }

@@ -110,7 +110,7 @@ impl RateLimiter {
     /// # Errors
     /// As `check`.
     pub fn check_at(&self, viewer: &Viewer, cost: u32, now: Instant) -> Result<(), RetryAfter> {
-        let (holder, quota) = match (viewer.role, viewer.api_key_id) {
+        let (holder, quota) = match (viewer.role(), viewer.api_key_id()) {
             (ViewerRole::Root, _) | (_, None) => (Holder::Root, self.config.root),
             (_, Some(key)) => (Holder::Key(key), self.config.per_key),
         };

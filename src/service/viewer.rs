@@ -11,42 +11,75 @@ pub enum ViewerRole {
     ReadOnly,
 }
 
-/// An authenticated caller: the root key, or an institution's key.
+/// An authenticated caller. An enum, not a role plus an optional institution, so that an
+/// institution key without an institution (which would read as "all institutions") cannot
+/// be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Viewer {
-    pub role: ViewerRole,
-    pub institution_id: Option<InstitutionId>,
-    pub api_key_id: Option<ApiKeyId>,
+pub enum Viewer {
+    /// The root key: every institution.
+    Root,
+    /// An institution's key: that institution only, and writes only with ADMIN.
+    InstitutionKey {
+        institution_id: InstitutionId,
+        api_key_id: ApiKeyId,
+        role: ApiKeyRole,
+    },
 }
 
 impl Viewer {
     #[must_use]
     pub fn root() -> Self {
-        Self {
-            role: ViewerRole::Root,
-            institution_id: None,
-            api_key_id: None,
-        }
+        Self::Root
     }
 
     #[must_use]
     pub fn institution_key(institution: InstitutionId, key: ApiKeyId, role: ApiKeyRole) -> Self {
-        Self {
-            role: match role {
-                ApiKeyRole::Admin => ViewerRole::Admin,
-                ApiKeyRole::ReadOnly => ViewerRole::ReadOnly,
-            },
-            institution_id: Some(institution),
-            api_key_id: Some(key),
+        Self::InstitutionKey {
+            institution_id: institution,
+            api_key_id: key,
+            role,
+        }
+    }
+
+    #[must_use]
+    pub fn role(&self) -> ViewerRole {
+        match self {
+            Self::Root => ViewerRole::Root,
+            Self::InstitutionKey {
+                role: ApiKeyRole::Admin,
+                ..
+            } => ViewerRole::Admin,
+            Self::InstitutionKey {
+                role: ApiKeyRole::ReadOnly,
+                ..
+            } => ViewerRole::ReadOnly,
+        }
+    }
+
+    /// The caller's own institution; `None` for root.
+    #[must_use]
+    pub fn institution_id(&self) -> Option<InstitutionId> {
+        match self {
+            Self::Root => None,
+            Self::InstitutionKey { institution_id, .. } => Some(*institution_id),
+        }
+    }
+
+    /// The key in use; `None` for root, whose key is not a stored row.
+    #[must_use]
+    pub fn api_key_id(&self) -> Option<ApiKeyId> {
+        match self {
+            Self::Root => None,
+            Self::InstitutionKey { api_key_id, .. } => Some(*api_key_id),
         }
     }
 
     /// The rows this caller may read.
     #[must_use]
     pub fn scope(&self) -> Scope {
-        match (self.role, self.institution_id) {
-            (ViewerRole::Root, _) | (_, None) => Scope::All,
-            (_, Some(own)) => Scope::Institution(own),
+        match self {
+            Self::Root => Scope::All,
+            Self::InstitutionKey { institution_id, .. } => Scope::Institution(*institution_id),
         }
     }
 
@@ -67,7 +100,7 @@ impl Viewer {
     /// # Errors
     /// `Forbidden` unless the caller is root.
     pub fn require_root(&self, what: &str) -> ServiceResult<()> {
-        if self.role == ViewerRole::Root {
+        if *self == Self::Root {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
@@ -85,19 +118,27 @@ impl Viewer {
         &self,
         requested: Option<InstitutionId>,
     ) -> ServiceResult<InstitutionId> {
-        match (self.role, self.institution_id, requested) {
-            (ViewerRole::ReadOnly, _, _) => Err(ServiceError::Forbidden(
-                "READ_ONLY keys cannot change anything".into(),
-            )),
-            (ViewerRole::Root, _, Some(institution)) => Ok(institution),
-            (ViewerRole::Root, _, None) => Err(crate::domain::DomainError::invalid(
+        match (*self, requested) {
+            (Self::Root, Some(institution)) => Ok(institution),
+            (Self::Root, None) => Err(crate::domain::DomainError::invalid(
                 "input.institutionId",
                 "is required with the root key",
             )
             .into()),
-            (ViewerRole::Admin, Some(own), None) => Ok(own),
-            (ViewerRole::Admin, Some(own), Some(requested)) if requested == own => Ok(own),
-            (ViewerRole::Admin, _, _) => Err(ServiceError::Forbidden(
+            (
+                Self::InstitutionKey {
+                    role: ApiKeyRole::ReadOnly,
+                    ..
+                },
+                _,
+            ) => Err(read_only()),
+            (Self::InstitutionKey { institution_id, .. }, None) => Ok(institution_id),
+            (Self::InstitutionKey { institution_id, .. }, Some(requested))
+                if requested == institution_id =>
+            {
+                Ok(institution_id)
+            }
+            (Self::InstitutionKey { .. }, Some(_)) => Err(ServiceError::Forbidden(
                 "an institution key can only act for its own institution".into(),
             )),
         }
@@ -106,14 +147,16 @@ impl Viewer {
     /// # Errors
     /// `Forbidden` for READ_ONLY keys.
     pub fn require_writer(&self) -> ServiceResult<()> {
-        if self.role == ViewerRole::ReadOnly {
-            Err(ServiceError::Forbidden(
-                "READ_ONLY keys cannot change anything".into(),
-            ))
+        if self.role() == ViewerRole::ReadOnly {
+            Err(read_only())
         } else {
             Ok(())
         }
     }
+}
+
+fn read_only() -> ServiceError {
+    ServiceError::Forbidden("READ_ONLY keys cannot change anything".into())
 }
 
 /// One request's caller plus what the audit trail records about the request.

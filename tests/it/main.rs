@@ -2,5 +2,6 @@
 
 mod api;
 mod contract;
+mod feed;
 mod postgres_only;
 mod support;

@@ -67,6 +67,16 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A store whose bus keeps only `capacity` messages for its slowest listener, so tests
+    /// can make a listener lag without writing thousands of events.
+    #[must_use]
+    pub fn with_bus_capacity(capacity: usize) -> Self {
+        Self {
+            bus: crate::adapters::broadcast::Broadcaster::new(capacity),
+            ..Self::default()
+        }
+    }
+
     /// Every trait method takes the lock exactly once, through here or `write`, so counting
     /// here counts repository calls.
     fn read(&self) -> RepoResult<RwLockReadGuard<'_, State>> {

@@ -76,12 +76,12 @@ pub(crate) struct ViewerNode(pub(crate) Viewer);
 #[Object(name = "Viewer")]
 impl ViewerNode {
     async fn role(&self) -> ViewerRole {
-        self.0.role.into()
+        self.0.role().into()
     }
 
     /// The caller's institution; null for the root key.
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<Option<InstitutionNode>> {
-        match self.0.institution_id {
+        match self.0.institution_id() {
             Some(id) => load_required(ctx, id, "institution")
                 .await
                 .map(|row| Some(InstitutionNode(row))),
@@ -91,6 +91,6 @@ impl ViewerNode {
 
     /// The key in use; null for the root key.
     async fn api_key_id(&self) -> Option<ID> {
-        self.0.api_key_id.map(to_id)
+        self.0.api_key_id().map(to_id)
     }
 }

@@ -1,20 +1,21 @@
-//! Filter inputs of the list fields, turned into store filters after the tenancy check.
+//! Filter inputs of the list fields, parsed into the service's filters; the service layer
+//! decides whether the caller may use them.
 
 use super::enums::{LedgerEventKind, PositionState, Region, TemplateCode, Vertical};
 use crate::domain::{Currency, InstitutionId};
 use crate::graphql::error::bad_input;
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::scalars::parse_id;
-use crate::ports;
-use crate::service::Viewer;
+use crate::service::reads::{self as filters, NamesInstitution, Permitted, Reader};
 use async_graphql::{ID, InputObject};
 
-fn institution(viewer: &Viewer, id: Option<&ID>) -> GqlResult<Option<InstitutionId>> {
-    let institution = id
-        .map(|id| parse_id(id, "filter.institutionId"))
-        .transpose()?;
-    viewer.check_filter(institution).gql()?;
-    Ok(institution)
+fn institution(id: Option<&ID>) -> GqlResult<Option<InstitutionId>> {
+    id.map(|id| parse_id(id, "filter.institutionId"))
+        .transpose()
+}
+
+fn permitted<F: NamesInstitution>(reader: &Reader, filter: F) -> GqlResult<Permitted<F>> {
+    reader.permit(filter).gql()
 }
 
 /// Narrows asset templates; every given field must match.
@@ -28,13 +29,19 @@ pub(crate) struct AssetTemplateFilter {
 }
 
 impl AssetTemplateFilter {
-    pub(crate) fn to_store(&self, viewer: &Viewer) -> GqlResult<ports::TemplateFilter> {
-        Ok(ports::TemplateFilter {
-            institution_id: institution(viewer, self.institution_id.as_ref())?,
-            vertical: self.vertical.map(Into::into),
-            region: self.region.map(Into::into),
-            code: self.code.map(Into::into),
-        })
+    pub(crate) fn permitted(
+        &self,
+        reader: &Reader,
+    ) -> GqlResult<Permitted<filters::TemplateFilter>> {
+        permitted(
+            reader,
+            filters::TemplateFilter {
+                institution_id: institution(self.institution_id.as_ref())?,
+                vertical: self.vertical.map(Into::into),
+                region: self.region.map(Into::into),
+                code: self.code.map(Into::into),
+            },
+        )
     }
 }
 
@@ -48,15 +55,18 @@ pub(crate) struct AssetFilter {
 }
 
 impl AssetFilter {
-    pub(crate) fn to_store(&self, viewer: &Viewer) -> GqlResult<ports::AssetFilter> {
-        Ok(ports::AssetFilter {
-            institution_id: institution(viewer, self.institution_id.as_ref())?,
-            template_id: self
-                .template_id
-                .as_ref()
-                .map(|id| parse_id(id, "filter.templateId"))
-                .transpose()?,
-        })
+    pub(crate) fn permitted(&self, reader: &Reader) -> GqlResult<Permitted<filters::AssetFilter>> {
+        permitted(
+            reader,
+            filters::AssetFilter {
+                institution_id: institution(self.institution_id.as_ref())?,
+                template_id: self
+                    .template_id
+                    .as_ref()
+                    .map(|id| parse_id(id, "filter.templateId"))
+                    .transpose()?,
+            },
+        )
     }
 }
 
@@ -76,26 +86,32 @@ pub(crate) struct PositionFilter {
 }
 
 impl PositionFilter {
-    pub(crate) fn to_store(&self, viewer: &Viewer) -> GqlResult<ports::PositionFilter> {
-        Ok(ports::PositionFilter {
-            institution_id: institution(viewer, self.institution_id.as_ref())?,
-            asset_id: self
-                .asset_id
-                .as_ref()
-                .map(|id| parse_id(id, "filter.assetId"))
-                .transpose()?,
-            holder_reference: self.holder_reference.clone(),
-            states: self
-                .states
-                .as_ref()
-                .map(|states| states.iter().copied().map(Into::into).collect()),
-            currency: self
-                .currency
-                .as_deref()
-                .map(|code| Currency::parse(code, "filter.currency"))
-                .transpose()
-                .map_err(|error| bad_input("filter.currency", &error.to_string()))?,
-        })
+    pub(crate) fn permitted(
+        &self,
+        reader: &Reader,
+    ) -> GqlResult<Permitted<filters::PositionFilter>> {
+        permitted(
+            reader,
+            filters::PositionFilter {
+                institution_id: institution(self.institution_id.as_ref())?,
+                asset_id: self
+                    .asset_id
+                    .as_ref()
+                    .map(|id| parse_id(id, "filter.assetId"))
+                    .transpose()?,
+                holder_reference: self.holder_reference.clone(),
+                states: self
+                    .states
+                    .as_ref()
+                    .map(|states| states.iter().copied().map(Into::into).collect()),
+                currency: self
+                    .currency
+                    .as_deref()
+                    .map(|code| Currency::parse(code, "filter.currency"))
+                    .transpose()
+                    .map_err(|error| bad_input("filter.currency", &error.to_string()))?,
+            },
+        )
     }
 }
 
@@ -111,19 +127,22 @@ pub(crate) struct LedgerEventFilter {
 }
 
 impl LedgerEventFilter {
-    pub(crate) fn to_store(&self, viewer: &Viewer) -> GqlResult<ports::LedgerFilter> {
-        Ok(ports::LedgerFilter {
-            institution_id: institution(viewer, self.institution_id.as_ref())?,
-            position_id: self
-                .position_id
-                .as_ref()
-                .map(|id| parse_id(id, "filter.positionId"))
-                .transpose()?,
-            kinds: self
-                .kinds
-                .as_ref()
-                .map(|kinds| kinds.iter().copied().map(Into::into).collect()),
-        })
+    pub(crate) fn permitted(&self, reader: &Reader) -> GqlResult<Permitted<filters::LedgerFilter>> {
+        permitted(
+            reader,
+            filters::LedgerFilter {
+                institution_id: institution(self.institution_id.as_ref())?,
+                position_id: self
+                    .position_id
+                    .as_ref()
+                    .map(|id| parse_id(id, "filter.positionId"))
+                    .transpose()?,
+                kinds: self
+                    .kinds
+                    .as_ref()
+                    .map(|kinds| kinds.iter().copied().map(Into::into).collect()),
+            },
+        )
     }
 }
 
@@ -139,15 +158,18 @@ pub(crate) struct AuditEventFilter {
 }
 
 impl AuditEventFilter {
-    pub(crate) fn to_store(&self, viewer: &Viewer) -> GqlResult<ports::AuditFilter> {
-        Ok(ports::AuditFilter {
-            institution_id: institution(viewer, self.institution_id.as_ref())?,
-            action: self.action.clone(),
-            resource_id: self
-                .resource_id
-                .as_ref()
-                .map(|id| parse_id(id, "filter.resourceId"))
-                .transpose()?,
-        })
+    pub(crate) fn permitted(&self, reader: &Reader) -> GqlResult<Permitted<filters::AuditFilter>> {
+        permitted(
+            reader,
+            filters::AuditFilter {
+                institution_id: institution(self.institution_id.as_ref())?,
+                action: self.action.clone(),
+                resource_id: self
+                    .resource_id
+                    .as_ref()
+                    .map(|id| parse_id(id, "filter.resourceId"))
+                    .transpose()?,
+            },
+        )
     }
 }

@@ -8,11 +8,11 @@ use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
 use crate::domain::model::{Institution, Policy};
 use crate::graphql::connection::{child_page, connection, page_cost, page_request};
-use crate::graphql::context::{loaders, request_context};
+use crate::graphql::context::{loaders, reader};
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::loaders::{KeysOf, OfInstitution, PoliciesOf};
 use crate::graphql::scalars::{DateTime, DecimalText, to_id};
-use crate::ports::{AssetParent, PositionParent};
+use crate::service::reads::{AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 /// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
@@ -64,8 +64,7 @@ impl InstitutionNode {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetTemplateConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) = child_page(ctx, OfInstitution, self.0.id.0, filter, page).await?;
         Ok(AssetTemplateConnection {
@@ -84,8 +83,7 @@ impl InstitutionNode {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) =
             child_page(ctx, AssetParent::Institution, self.0.id.0, filter, page).await?;
@@ -105,8 +103,7 @@ impl InstitutionNode {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<PositionConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) =
             child_page(ctx, PositionParent::Institution, self.0.id.0, filter, page).await?;

@@ -36,7 +36,7 @@ pub(crate) async fn load_required<K, V>(
 ) -> GqlResult<V>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
-    super::loaders::StoreLoader: Loader<K, Value = V, Error = crate::ports::RepoError>,
+    super::loaders::StoreLoader: Loader<K, Value = V, Error = ServiceError>,
     V: Send + Sync + Clone + 'static,
 {
     loaders(ctx)?

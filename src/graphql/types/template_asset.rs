@@ -7,10 +7,10 @@ use super::load_required;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
 use crate::graphql::connection::{child_page, connection, page_cost, page_request};
-use crate::graphql::context::request_context;
-use crate::graphql::error::GqlResult;
+use crate::graphql::context::reader;
+use crate::graphql::error::{GqlResult, OrGraphqlError as _};
 use crate::graphql::scalars::{DateTime, Json, to_id};
-use crate::ports::{AssetFilter, AssetParent, PositionParent};
+use crate::service::reads::{AssetFilter, AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object};
 
 /// A tokenizable asset type an institution defines, with a validated `config`.
@@ -75,7 +75,7 @@ impl AssetTemplateNode {
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<AssetConnection> {
         let page = page_request(first, after.as_deref())?;
-        let filter = AssetFilter::default();
+        let filter = reader(ctx)?.permit(AssetFilter::default()).gql()?;
         let (rows, count) =
             child_page(ctx, AssetParent::Template, self.0.id.0, filter, page).await?;
         Ok(AssetConnection {
@@ -142,8 +142,7 @@ impl AssetNode {
         #[graphql(desc = "At most this many (default 50, at most 500).")] first: Option<i32>,
         #[graphql(desc = "Only rows after this cursor.")] after: Option<String>,
     ) -> GqlResult<PositionConnection> {
-        let viewer = request_context(ctx)?.viewer;
-        let filter = filter.unwrap_or_default().to_store(&viewer)?;
+        let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) =
             child_page(ctx, PositionParent::Asset, self.0.id.0, filter, page).await?;

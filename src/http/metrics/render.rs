@@ -28,7 +28,7 @@ pub(crate) async fn render(
         Ok(viewer) => viewer,
         Err(error) => return error.into_response(Format::Json),
     };
-    if viewer.role != ViewerRole::Root {
+    if viewer.role() != ViewerRole::Root {
         return HttpError::new(
             StatusCode::UNAUTHORIZED,
             error_codes::UNAUTHENTICATED,
@@ -118,7 +118,7 @@ pub(crate) fn text(state: &AppState) -> String {
     let _ = writeln!(
         out,
         "escrowgrid_db_statements_total {}",
-        state.services().store().statements_executed()
+        state.services().statements_executed()
     );
     if let Some(source) = &metrics.statements {
         let stats = source();

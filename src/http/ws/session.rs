@@ -213,7 +213,7 @@ impl Session {
                     }
                 }
                 revoked = revocations.next() => {
-                    let own_key = viewer.and_then(|v| v.api_key_id);
+                    let own_key = viewer.and_then(|v| v.api_key_id());
                     match revoked {
                         Some(KeyRevocation::Revoked(key)) if own_key == Some(key) => {
                             break Some(Closing { code: close::FORBIDDEN, reason: "the API key was revoked" });
