@@ -191,13 +191,13 @@ macro_rules! connection {
                 self.page
                     .items
                     .iter()
-                    .map(|record| $edge($node(record.clone())))
+                    .map(|record| $edge(record.id.into(), <$node>::from(record.clone())))
                     .collect()
             }
 
             /// The rows of this page, oldest first (the edges' nodes, for clients that need no cursors).
             async fn nodes(&self) -> Vec<$node> {
-                self.page.items.iter().cloned().map($node).collect()
+                self.page.items.iter().cloned().map(<$node>::from).collect()
             }
 
             /// Where this page sits in the whole list.
@@ -222,18 +222,18 @@ macro_rules! connection {
         }
 
         /// One row of a connection with its cursor.
-        pub(crate) struct $edge(pub(crate) $node);
+        pub(crate) struct $edge(uuid::Uuid, $node);
 
         #[async_graphql::Object]
         impl $edge {
             /// Pass as `after` to continue after this row.
             async fn cursor(&self) -> String {
-                $crate::graphql::connection::encode_cursor(self.0.0.id.into())
+                $crate::graphql::connection::encode_cursor(self.0)
             }
 
             /// The row.
             async fn node(&self) -> &$node {
-                &self.0
+                &self.1
             }
         }
     };

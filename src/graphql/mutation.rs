@@ -148,7 +148,7 @@ impl MutationRoot {
             .create_institution(request_context(ctx)?, request)
             .await
             .gql()?;
-        Ok(InstitutionNode(created))
+        Ok(InstitutionNode::from(created))
     }
 
     /// Issues an API key; the token in the result is shown only this once.
@@ -197,7 +197,7 @@ impl MutationRoot {
             .create_asset_template(request_context(ctx)?, request)
             .await
             .gql()?;
-        Ok(AssetTemplateNode(created))
+        Ok(AssetTemplateNode::from(created))
     }
 
     /// Creates an asset under a template.
@@ -216,7 +216,7 @@ impl MutationRoot {
             .create_asset(request_context(ctx)?, request)
             .await
             .gql()?;
-        Ok(AssetNode(created))
+        Ok(AssetNode::from(created))
     }
 
     /// Opens a position (state CREATED, version 1).

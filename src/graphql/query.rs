@@ -21,7 +21,11 @@ impl QueryRoot {
     /// One institution; null when missing or not the caller's.
     async fn institution(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<InstitutionNode>> {
         let id: InstitutionId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(InstitutionNode))
+        Ok(loaders(ctx)?
+            .load_one(id)
+            .await
+            .gql()?
+            .map(InstitutionNode::from))
     }
 
     /// Institutions, oldest first: all for the root key, the caller's own otherwise.
@@ -52,7 +56,7 @@ impl QueryRoot {
             .load_one(id)
             .await
             .gql()?
-            .map(AssetTemplateNode))
+            .map(AssetTemplateNode::from))
     }
 
     /// Asset templates, oldest first.
@@ -77,7 +81,7 @@ impl QueryRoot {
     /// One asset; null when missing or not the caller's.
     async fn asset(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<AssetNode>> {
         let id: AssetId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(AssetNode))
+        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(AssetNode::from))
     }
 
     /// Assets, oldest first.
@@ -102,7 +106,11 @@ impl QueryRoot {
     /// One position; null when missing or not the caller's.
     async fn position(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<PositionNode>> {
         let id: PositionId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(PositionNode))
+        Ok(loaders(ctx)?
+            .load_one(id)
+            .await
+            .gql()?
+            .map(PositionNode::from))
     }
 
     /// Positions, oldest first.

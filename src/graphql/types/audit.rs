@@ -13,6 +13,12 @@ use async_graphql::{Context, ID, Object};
 /// Who did what, when, and whether it was allowed.
 pub(crate) struct AuditEventNode(pub(crate) AuditEvent);
 
+impl From<AuditEvent> for AuditEventNode {
+    fn from(row: AuditEvent) -> Self {
+        Self(row)
+    }
+}
+
 connection!(
     AuditEventConnection,
     AuditEventEdge,
@@ -84,7 +90,7 @@ impl ViewerNode {
         match self.0.institution_id() {
             Some(id) => load_required(ctx, id, "institution")
                 .await
-                .map(|row| Some(InstitutionNode(row))),
+                .map(|row| Some(InstitutionNode::from(row))),
             None => Ok(None),
         }
     }

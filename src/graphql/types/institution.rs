@@ -1,11 +1,12 @@
 //! `Institution` and its `Policy`.
 
+use super::Pointed;
 use super::enums::{Region, Vertical};
 use super::filters::{AssetFilter, AssetTemplateFilter, PositionFilter};
 use super::keys::ApiKeyNode;
-use super::load_required;
 use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
+use crate::domain::InstitutionId;
 use crate::domain::model::{Institution, Policy};
 use crate::graphql::connection::{child_page, connection, page_cost, page_request};
 use crate::graphql::context::{loaders, reader};
@@ -16,7 +17,24 @@ use crate::service::reads::{AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 /// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
-pub(crate) struct InstitutionNode(pub(crate) Institution);
+pub(crate) struct InstitutionNode(Pointed<InstitutionId, Institution>);
+
+impl From<Institution> for InstitutionNode {
+    fn from(row: Institution) -> Self {
+        Self(Pointed::loaded(row.id, row, "institution"))
+    }
+}
+
+impl InstitutionNode {
+    /// The institution a row points at (see `Pointed`).
+    pub(crate) async fn pointed(ctx: &Context<'_>, id: InstitutionId) -> GqlResult<Self> {
+        Pointed::to_one(ctx, id, "institution").await.map(Self)
+    }
+
+    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&Institution> {
+        self.0.row(ctx).await
+    }
+}
 
 connection!(
     InstitutionConnection,
@@ -29,30 +47,32 @@ connection!(
 #[Object(name = "Institution")]
 impl InstitutionNode {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.0.id())
     }
 
     /// Display name.
-    async fn name(&self) -> &str {
-        &self.0.name
+    async fn name(&self, ctx: &Context<'_>) -> GqlResult<&str> {
+        Ok(&self.row(ctx).await?.name)
     }
 
     /// Regions it operates in; templates must use one of them.
-    async fn regions(&self) -> Vec<Region> {
-        self.0.regions.iter().copied().map(Into::into).collect()
+    async fn regions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Region>> {
+        let row = self.row(ctx).await?;
+        Ok(row.regions.iter().copied().map(Into::into).collect())
     }
 
     /// Verticals it operates in; when any are listed, templates must use one of them.
-    async fn verticals(&self) -> Vec<Vertical> {
-        self.0.verticals.iter().copied().map(Into::into).collect()
+    async fn verticals(&self, ctx: &Context<'_>) -> GqlResult<Vec<Vertical>> {
+        let row = self.row(ctx).await?;
+        Ok(row.verticals.iter().copied().map(Into::into).collect())
     }
 
-    async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at)
+    async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        Ok(DateTime(self.row(ctx).await?.created_at))
     }
 
-    async fn updated_at(&self) -> DateTime {
-        DateTime(self.0.updated_at)
+    async fn updated_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        Ok(DateTime(self.row(ctx).await?.updated_at))
     }
 
     /// Its asset templates, oldest first.
@@ -66,7 +86,7 @@ impl InstitutionNode {
     ) -> GqlResult<AssetTemplateConnection> {
         let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let (rows, count) = child_page(ctx, OfInstitution, self.0.id.0, filter, page).await?;
+        let (rows, count) = child_page(ctx, OfInstitution, self.0.id().0, filter, page).await?;
         Ok(AssetTemplateConnection {
             page: rows,
             after: page.after,
@@ -86,7 +106,7 @@ impl InstitutionNode {
         let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) =
-            child_page(ctx, AssetParent::Institution, self.0.id.0, filter, page).await?;
+            child_page(ctx, AssetParent::Institution, self.0.id().0, filter, page).await?;
         Ok(AssetConnection {
             page: rows,
             after: page.after,
@@ -105,8 +125,14 @@ impl InstitutionNode {
     ) -> GqlResult<PositionConnection> {
         let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
-        let (rows, count) =
-            child_page(ctx, PositionParent::Institution, self.0.id.0, filter, page).await?;
+        let (rows, count) = child_page(
+            ctx,
+            PositionParent::Institution,
+            self.0.id().0,
+            filter,
+            page,
+        )
+        .await?;
         Ok(PositionConnection {
             page: rows,
             after: page.after,
@@ -116,7 +142,10 @@ impl InstitutionNode {
 
     /// Its position policies, one per region at most.
     async fn policies(&self, ctx: &Context<'_>) -> GqlResult<Vec<PolicyNode>> {
-        let rows = loaders(ctx)?.load_one(PoliciesOf(self.0.id)).await.gql()?;
+        let rows = loaders(ctx)?
+            .load_one(PoliciesOf(self.0.id()))
+            .await
+            .gql()?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
@@ -127,7 +156,10 @@ impl InstitutionNode {
     /// Its position policy for one region, if it set one.
     async fn policy(&self, ctx: &Context<'_>, region: Region) -> GqlResult<Option<PolicyNode>> {
         let region: crate::domain::Region = region.into();
-        let rows = loaders(ctx)?.load_one(PoliciesOf(self.0.id)).await.gql()?;
+        let rows = loaders(ctx)?
+            .load_one(PoliciesOf(self.0.id()))
+            .await
+            .gql()?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
@@ -137,7 +169,7 @@ impl InstitutionNode {
 
     /// Its API keys, revoked ones included (never their tokens).
     async fn api_keys(&self, ctx: &Context<'_>) -> GqlResult<Vec<ApiKeyNode>> {
-        let rows = loaders(ctx)?.load_one(KeysOf(self.0.id)).await.gql()?;
+        let rows = loaders(ctx)?.load_one(KeysOf(self.0.id())).await.gql()?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
@@ -168,9 +200,7 @@ impl PolicyNode {
     }
 
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
-        load_required(ctx, self.0.institution_id, "institution")
-            .await
-            .map(InstitutionNode)
+        InstitutionNode::pointed(ctx, self.0.institution_id).await
     }
 
     /// The region whose new positions it bounds.

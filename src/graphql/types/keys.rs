@@ -2,7 +2,6 @@
 
 use super::enums::ApiKeyRole;
 use super::institution::InstitutionNode;
-use super::load_required;
 use crate::domain::model::ApiKey;
 use crate::graphql::error::GqlResult;
 use crate::graphql::scalars::{DateTime, to_id};
@@ -19,9 +18,7 @@ impl ApiKeyNode {
     }
 
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
-        load_required(ctx, self.0.institution_id, "institution")
-            .await
-            .map(InstitutionNode)
+        InstitutionNode::pointed(ctx, self.0.institution_id).await
     }
 
     /// What the key is for, as its creator described it.

@@ -46,3 +46,59 @@ where
         .ok_or(ServiceError::NotFound(entity))
         .gql()
 }
+
+/// A node's row, or for now only the id its parent points at. A to-one field whose selection
+/// is nothing but `id` and `__typename` needs no load: the parent's foreign key is the answer,
+/// and a parent within the caller's scope never points outside it. Any other field loads the
+/// row once, on first use, through the request's loaders.
+pub(crate) struct Pointed<K, V> {
+    id: K,
+    row: tokio::sync::OnceCell<V>,
+    entity: &'static str,
+}
+
+impl<K, V> Pointed<K, V>
+where
+    K: Copy + Send + Sync + Hash + Eq + 'static,
+    V: Send + Sync + Clone + 'static,
+    super::loaders::StoreLoader: Loader<K, Value = V, Error = ServiceError>,
+{
+    pub(crate) fn loaded(id: K, row: V, entity: &'static str) -> Self {
+        Self {
+            id,
+            row: tokio::sync::OnceCell::new_with(Some(row)),
+            entity,
+        }
+    }
+
+    pub(crate) fn id(&self) -> K {
+        self.id
+    }
+
+    pub(crate) async fn row(&self, ctx: &Context<'_>) -> GqlResult<&V> {
+        if let Some(row) = self.row.get() {
+            return Ok(row);
+        }
+        self.row
+            .get_or_try_init(|| load_required(ctx, self.id, self.entity))
+            .await
+    }
+
+    /// The to-one field `ctx` resolves, pointing at `id`: loaded now unless the selection
+    /// asks for nothing but identity.
+    pub(crate) async fn to_one(ctx: &Context<'_>, id: K, entity: &'static str) -> GqlResult<Self> {
+        let identity_only = ctx
+            .field()
+            .selection_set()
+            .all(|field| matches!(field.name(), "id" | "__typename"));
+        if identity_only {
+            return Ok(Self {
+                id,
+                row: tokio::sync::OnceCell::new(),
+                entity,
+            });
+        }
+        let row = load_required(ctx, id, entity).await?;
+        Ok(Self::loaded(id, row, entity))
+    }
+}

@@ -19,6 +19,12 @@ const EVENTS_PER_POSITION: usize = 10;
 /// A holder's claim of an exact amount on an asset, moving through its lifecycle.
 pub(crate) struct PositionNode(pub(crate) Position);
 
+impl From<Position> for PositionNode {
+    fn from(row: Position) -> Self {
+        Self(row)
+    }
+}
+
 connection!(
     PositionConnection,
     PositionEdge,
@@ -34,15 +40,11 @@ impl PositionNode {
     }
 
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
-        load_required(ctx, self.0.institution_id, "institution")
-            .await
-            .map(InstitutionNode)
+        InstitutionNode::pointed(ctx, self.0.institution_id).await
     }
 
     async fn asset(&self, ctx: &Context<'_>) -> GqlResult<AssetNode> {
-        load_required(ctx, self.0.asset_id, "asset")
-            .await
-            .map(AssetNode)
+        AssetNode::pointed(ctx, self.0.asset_id).await
     }
 
     /// The holder's reference in the institution's own systems.
@@ -176,6 +178,12 @@ impl PositionEventNode {
 
 /// An immutable ledger entry for a position's creation or state change.
 pub(crate) struct LedgerEventNode(pub(crate) LedgerEvent);
+
+impl From<LedgerEvent> for LedgerEventNode {
+    fn from(row: LedgerEvent) -> Self {
+        Self(row)
+    }
+}
 
 connection!(
     LedgerEventConnection,

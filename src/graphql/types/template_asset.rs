@@ -1,11 +1,12 @@
 //! `AssetTemplate` and `Asset`.
 
+use super::Pointed;
 use super::enums::{Region, TemplateCode, Vertical};
 use super::filters::PositionFilter;
 use super::institution::InstitutionNode;
-use super::load_required;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
+use crate::domain::{AssetId, TemplateId};
 use crate::graphql::connection::{child_page, connection, page_cost, page_request};
 use crate::graphql::context::reader;
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
@@ -14,7 +15,19 @@ use crate::service::reads::{AssetFilter, AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object};
 
 /// A tokenizable asset type an institution defines, with a validated `config`.
-pub(crate) struct AssetTemplateNode(pub(crate) AssetTemplate);
+pub(crate) struct AssetTemplateNode(Pointed<TemplateId, AssetTemplate>);
+
+impl From<AssetTemplate> for AssetTemplateNode {
+    fn from(row: AssetTemplate) -> Self {
+        Self(Pointed::loaded(row.id, row, "asset template"))
+    }
+}
+
+impl AssetTemplateNode {
+    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&AssetTemplate> {
+        self.0.row(ctx).await
+    }
+}
 
 connection!(
     AssetTemplateConnection,
@@ -27,43 +40,48 @@ connection!(
 #[Object(name = "AssetTemplate")]
 impl AssetTemplateNode {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.0.id())
     }
 
     /// The institution that defined it.
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
-        load_required(ctx, self.0.institution_id, "institution")
-            .await
-            .map(InstitutionNode)
+        InstitutionNode::pointed(ctx, self.row(ctx).await?.institution_id).await
     }
 
-    async fn code(&self) -> TemplateCode {
-        self.0.code.into()
+    async fn code(&self, ctx: &Context<'_>) -> GqlResult<TemplateCode> {
+        let row = self.row(ctx).await?;
+        Ok(row.code.into())
     }
 
-    async fn name(&self) -> &str {
-        &self.0.name
+    async fn name(&self, ctx: &Context<'_>) -> GqlResult<&str> {
+        let row = self.row(ctx).await?;
+        Ok(&row.name)
     }
 
-    async fn vertical(&self) -> Vertical {
-        self.0.vertical.into()
+    async fn vertical(&self, ctx: &Context<'_>) -> GqlResult<Vertical> {
+        let row = self.row(ctx).await?;
+        Ok(row.vertical.into())
     }
 
-    async fn region(&self) -> Region {
-        self.0.region.into()
+    async fn region(&self, ctx: &Context<'_>) -> GqlResult<Region> {
+        let row = self.row(ctx).await?;
+        Ok(row.region.into())
     }
 
     /// The code-specific configuration (see `TemplateCode`).
-    async fn config(&self) -> Json {
-        Json::object(&self.0.config)
+    async fn config(&self, ctx: &Context<'_>) -> GqlResult<Json> {
+        let row = self.row(ctx).await?;
+        Ok(Json::object(&row.config))
     }
 
-    async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at)
+    async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        let row = self.row(ctx).await?;
+        Ok(DateTime(row.created_at))
     }
 
-    async fn updated_at(&self) -> DateTime {
-        DateTime(self.0.updated_at)
+    async fn updated_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        let row = self.row(ctx).await?;
+        Ok(DateTime(row.updated_at))
     }
 
     /// Assets created under it, oldest first.
@@ -77,7 +95,7 @@ impl AssetTemplateNode {
         let page = page_request(first, after.as_deref())?;
         let filter = reader(ctx)?.permit(AssetFilter::default()).gql()?;
         let (rows, count) =
-            child_page(ctx, AssetParent::Template, self.0.id.0, filter, page).await?;
+            child_page(ctx, AssetParent::Template, self.0.id().0, filter, page).await?;
         Ok(AssetConnection {
             page: rows,
             after: page.after,
@@ -87,7 +105,24 @@ impl AssetTemplateNode {
 }
 
 /// A concrete asset under a template: a project escrow, an invoice programme.
-pub(crate) struct AssetNode(pub(crate) Asset);
+pub(crate) struct AssetNode(Pointed<AssetId, Asset>);
+
+impl From<Asset> for AssetNode {
+    fn from(row: Asset) -> Self {
+        Self(Pointed::loaded(row.id, row, "asset"))
+    }
+}
+
+impl AssetNode {
+    /// The asset a row points at (see `Pointed`).
+    pub(crate) async fn pointed(ctx: &Context<'_>, id: AssetId) -> GqlResult<Self> {
+        Pointed::to_one(ctx, id, "asset").await.map(Self)
+    }
+
+    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&Asset> {
+        self.0.row(ctx).await
+    }
+}
 
 connection!(
     AssetConnection,
@@ -100,37 +135,39 @@ connection!(
 #[Object(name = "Asset")]
 impl AssetNode {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.0.id())
     }
 
     async fn institution(&self, ctx: &Context<'_>) -> GqlResult<InstitutionNode> {
-        load_required(ctx, self.0.institution_id, "institution")
-            .await
-            .map(InstitutionNode)
+        InstitutionNode::pointed(ctx, self.row(ctx).await?.institution_id).await
     }
 
     /// The template it was created under.
     async fn template(&self, ctx: &Context<'_>) -> GqlResult<AssetTemplateNode> {
-        load_required(ctx, self.0.template_id, "asset template")
+        Pointed::to_one(ctx, self.row(ctx).await?.template_id, "asset template")
             .await
             .map(AssetTemplateNode)
     }
 
-    async fn label(&self) -> &str {
-        &self.0.label
+    async fn label(&self, ctx: &Context<'_>) -> GqlResult<&str> {
+        let row = self.row(ctx).await?;
+        Ok(&row.label)
     }
 
     /// Free-form JSON object given at creation.
-    async fn metadata(&self) -> Option<Json> {
-        self.0.metadata.as_ref().map(Json::object)
+    async fn metadata(&self, ctx: &Context<'_>) -> GqlResult<Option<Json>> {
+        let row = self.row(ctx).await?;
+        Ok(row.metadata.as_ref().map(Json::object))
     }
 
-    async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at)
+    async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        let row = self.row(ctx).await?;
+        Ok(DateTime(row.created_at))
     }
 
-    async fn updated_at(&self) -> DateTime {
-        DateTime(self.0.updated_at)
+    async fn updated_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {
+        let row = self.row(ctx).await?;
+        Ok(DateTime(row.updated_at))
     }
 
     /// Positions opened on it, oldest first.
@@ -145,7 +182,7 @@ impl AssetNode {
         let filter = filter.unwrap_or_default().permitted(reader(ctx)?)?;
         let page = page_request(first, after.as_deref())?;
         let (rows, count) =
-            child_page(ctx, PositionParent::Asset, self.0.id.0, filter, page).await?;
+            child_page(ctx, PositionParent::Asset, self.0.id().0, filter, page).await?;
         Ok(PositionConnection {
             page: rows,
             after: page.after,

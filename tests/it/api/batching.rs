@@ -171,7 +171,7 @@ fn nested(first: [u32; 3], totals: [bool; 3]) -> String {
     )
 }
 
-async fn statements(app: &TestApp) -> u64 {
+pub(crate) async fn statements(app: &TestApp) -> u64 {
     let response = app
         .client
         .get(app.url("/metrics"))
@@ -189,7 +189,7 @@ async fn statements(app: &TestApp) -> u64 {
 
 /// Waits until nothing runs in the background: on PostgreSQL the event listener reads the
 /// seeded events after the app starts.
-async fn settle(app: &TestApp) {
+pub(crate) async fn settle(app: &TestApp) {
     let mut last = statements(app).await;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -16,6 +16,7 @@ mod shutdown;
 mod subscriptions;
 mod support;
 mod tenancy;
+mod to_one;
 mod transport;
 mod walkthrough;
 mod ws_protocol;
