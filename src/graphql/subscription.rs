@@ -6,13 +6,14 @@
 //! guarantee `seq` order is commit order (`PositionEventLog`), so once `seq = n` has been
 //! delivered no event below `n` can still appear, and "after n" is a complete resume point.
 
+use super::codes::ErrorCode;
 use super::context::{request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
 use crate::domain::model::PositionEvent;
 use crate::ports::{BusMessage, EventFilter, Scope, Store};
-use async_graphql::{Context, ErrorExtensions as _, ID, InputObject, Subscription};
+use async_graphql::{Context, ID, InputObject, Subscription};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::stream::{BoxStream, StreamExt as _};
@@ -64,7 +65,8 @@ impl SubscriptionRoot {
     /// Each PositionEvent committed after the subscription starts that matches the filter and
     /// the caller's tenancy, in commit order. With `after` (a `PositionEvent.cursor`), first
     /// every matching event committed after that one. A subscriber that falls too far behind
-    /// gets an error and the stream ends; resume with the last cursor it received.
+    /// gets a `SUBSCRIBER_TOO_SLOW` error and the stream ends; resume with the last cursor it
+    /// received.
     async fn position_events(
         &self,
         ctx: &Context<'_>,
@@ -169,10 +171,9 @@ impl Feed {
                 }
                 Some(BusMessage::PositionEvent(_) | BusMessage::ApiKeyRevoked(_)) => {}
                 Some(BusMessage::Lagged) => {
-                    return Err(async_graphql::Error::new(
+                    return Err(ErrorCode::SubscriberTooSlow.resolver_error(
                         "this subscriber fell too far behind and was closed; resubscribe with `after` set to the last cursor received",
-                    )
-                    .extend_with(|_, ext| ext.set("code", "SUBSCRIBER_TOO_SLOW")));
+                    ));
                 }
                 None => return Ok(None),
             }

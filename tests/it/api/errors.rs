@@ -10,6 +10,7 @@ use super::fixtures::{
     world,
 };
 use super::support::{TestApp, only_error_code};
+use escrowgrid::graphql::ErrorCode;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -177,6 +178,11 @@ async fn a_missing_unknown_or_revoked_key_is_401_with_one_unauthenticated_error_
             assert_eq!(
                 only_error_code(&body),
                 "UNAUTHENTICATED",
+                "{what} {method}: {body}"
+            );
+            assert_eq!(
+                status.as_u16(),
+                ErrorCode::Unauthenticated.http_status(),
                 "{what} {method}: {body}"
             );
             assert!(body.get("data").is_none(), "{what} {method}: {body}");
@@ -1334,6 +1340,8 @@ async fn unparsable_and_invalid_documents_carry_the_apollo_codes(app: &TestApp) 
             the_error(status, &body, code);
             if accept == "application/graphql-response+json" {
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+                let documented = code.parse::<ErrorCode>().map(ErrorCode::http_status);
+                assert_eq!(documented, Ok(status.as_u16()), "{query}: {body}");
                 assert!(body.get("data").is_none(), "{query}: {body}");
             } else {
                 assert_eq!(body["data"], Value::Null, "{query}: {body}");
