@@ -1,6 +1,7 @@
 //! Limits on what one document may ask for, checked before any resolver runs. Depth and
-//! complexity are async-graphql's (connections cost `first` × children, see `page_cost`);
-//! aliases and root fields are counted here, because aliases of a cheap field
+//! complexity are measured by async-graphql's validation (connections cost `first` ×
+//! children, see `page_cost`) and compared here, once validation has passed; aliases and root
+//! fields are counted here, because aliases of a cheap field
 //! (`a1: __typename … a1000: __typename`) pass any complexity limit. Tokens, aliases and
 //! nesting are first counted on the raw text (`scan`), so a flood costs a read, not a parse;
 //! input lists are measured against the schema's types (`input_lists`).
@@ -8,9 +9,13 @@
 mod input_lists;
 mod scan;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use super::codes::{ErrorCode, too_complex};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use input_lists::InputShapes;
 use scan::{Excess, ScanLimits};
 use std::sync::Arc;
@@ -98,18 +103,6 @@ impl SchemaOptions {
     }
 }
 
-/// QUERY_TOO_COMPLEX naming the limit, e.g. `maxAliases`.
-pub(crate) fn too_complex(message: String, limit: &str, max: usize) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    extensions.set("code", super::error::codes::QUERY_TOO_COMPLEX);
-    extensions.set("limit", limit);
-    extensions.set("max", i64::try_from(max).unwrap_or(i64::MAX));
-    error
-}
-
 pub(crate) struct DocumentLimits {
     options: SchemaOptions,
     shapes: Arc<InputShapes>,
@@ -138,10 +131,6 @@ struct DocumentLimitsExtension {
     shapes: Arc<InputShapes>,
 }
 
-/// async-graphql's own guard against deep fragment chains (its text is fixed); it is a depth
-/// limit as far as a client is concerned.
-const RECURSION_DEPTH_MESSAGE: &str = "The recursion depth of the query cannot be greater than";
-
 #[async_trait::async_trait]
 impl Extension for DocumentLimitsExtension {
     async fn parse_query(
@@ -154,7 +143,11 @@ impl Extension for DocumentLimitsExtension {
         let options = &self.options;
         options.check_text(query)?;
         let document = next.run(ctx, query, variables).await.map_err(|error| {
-            if error.message.starts_with(RECURSION_DEPTH_MESSAGE) {
+            // Right after its parse async-graphql guards against deep fragment chains, a
+            // depth limit as far as a client is concerned. A text that parses here failed
+            // that guard; one that does not is left to be coded as a parse failure. Parsed
+            // again only on this failure path.
+            if parse_query(query).is_ok() {
                 options.excess(Excess::Nesting(0))
             } else {
                 error
@@ -184,15 +177,9 @@ impl Extension for DocumentLimitsExtension {
         }
         if !options.introspection && asks_for_introspection(&document) {
             // async-graphql would answer `__schema: null`; a refusal tells the client why.
-            let mut error = ServerError::new(
+            return Err(ErrorCode::GraphqlValidationFailed.error(
                 "introspection is disabled on this server: __schema and __type are not available",
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(ErrorExtensionValues::default)
-                .set("code", super::error::codes::GRAPHQL_VALIDATION_FAILED);
-            return Err(error);
+            ));
         }
         let max_list = options.max_input_list_length;
         if let Some(length) = self.shapes.longest_over(&document, variables, max_list) {
@@ -203,6 +190,38 @@ impl Extension for DocumentLimitsExtension {
             ));
         }
         Ok(document)
+    }
+
+    /// Validation measures depth and complexity; a document it refuses is not measured
+    /// here, so its validation errors are what the client sees.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let options = &self.options;
+        if result.complexity > options.max_complexity {
+            return Err(vec![too_complex(
+                format!(
+                    "the query is more complex than {} allows",
+                    options.max_complexity
+                ),
+                "maxComplexity",
+                options.max_complexity,
+            )]);
+        }
+        if result.depth > options.max_depth {
+            return Err(vec![too_complex(
+                format!(
+                    "the query is nested deeper than {} levels",
+                    options.max_depth
+                ),
+                "maxDepth",
+                options.max_depth,
+            )]);
+        }
+        Ok(result)
     }
 }
 

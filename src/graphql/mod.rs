@@ -9,11 +9,13 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod stages;
 mod subscription;
 mod types;
 
+pub use codes::{ErrorCode, UnknownErrorCode};
+pub(crate) use codes::{bad_user_input, code_of, too_complex};
 pub use context::prepare_request;
-pub use error::codes as error_codes;
 pub use limits::SchemaOptions;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -40,12 +42,9 @@ pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSche
         subscription::SubscriptionRoot,
     )
     .data(services)
-    .limit_depth(options.max_depth)
-    .limit_complexity(options.max_complexity)
-    .extension(codes::DocumentErrorCodes {
-        max_depth: options.max_depth,
-        max_complexity: options.max_complexity,
-    })
+    // Depth and complexity are compared by `DocumentLimits` once validation has measured
+    // them: async-graphql's own limits would refuse with an uncoded error.
+    .extension(stages::DocumentStages)
     .extension(limits::DocumentLimits::new(options));
     if !options.introspection {
         builder = builder.disable_introspection();

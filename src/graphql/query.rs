@@ -11,6 +11,13 @@ use async_graphql::{Context, ID, Object};
 #[derive(Default)]
 pub struct QueryRoot;
 
+/// The root of every read. Every error carries `extensions.code`, one of: `UNAUTHENTICATED`,
+/// `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT` (with `extensions.fields: [{field, message}]`),
+/// `POLICY_VIOLATION` (with `extensions.rule`), `INVALID_TRANSITION` (with
+/// `extensions.fromState` and `toState`), `CONFLICT`, `RATE_LIMITED` (with
+/// `extensions.retryAfter`), `QUERY_TOO_COMPLEX` (with `extensions.limit` and `max`),
+/// `INTERNAL_SERVER_ERROR`, `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, and on
+/// websockets `SUBSCRIBER_TOO_SLOW`.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The caller: its role and institution.

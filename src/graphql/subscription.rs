@@ -54,7 +54,8 @@ impl SubscriptionRoot {
     /// Each PositionEvent committed after the subscription starts that matches the filter and
     /// the caller's tenancy, in commit order. With `after` (a `PositionEvent.cursor`), first
     /// every matching event committed after that one. A subscriber that falls too far behind
-    /// gets an error and the stream ends; resume with the last cursor it received.
+    /// gets a `SUBSCRIBER_TOO_SLOW` error and the stream ends; resume with the last cursor it
+    /// received.
     async fn position_events(
         &self,
         ctx: &Context<'_>,

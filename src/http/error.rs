@@ -2,9 +2,9 @@
 //! `{"errors":[…]}` shape and with the same `extensions.code` values as GraphQL errors.
 
 use super::accept::Format;
-use crate::graphql::error_codes;
+use crate::graphql::{ErrorCode, bad_user_input, too_complex};
 use crate::service::RetryAfter;
-use async_graphql::{ErrorExtensionValues, ServerError, Value};
+use async_graphql::{ErrorExtensionValues, ServerError};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use std::time::Duration;
@@ -17,50 +17,51 @@ pub(crate) struct HttpError {
     header: Option<(HeaderName, HeaderValue)>,
 }
 
+/// The status `code` answers with when the HTTP layer refuses a request with it.
+fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl HttpError {
-    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// `error`, which carries `code`, answered with the code's status.
+    fn coded(code: ErrorCode, error: ServerError) -> Self {
         Self {
-            status,
-            error: Box::new(coded(ServerError::new(message, None), code)),
+            status: status_of(code),
+            error: Box::new(error),
             header: None,
         }
     }
 
-    /// BAD_USER_INPUT naming the offending request parameter.
+    /// An error with `code`, answered with the code's status.
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::coded(code, code.error(message))
+    }
+
+    /// BAD_USER_INPUT naming the offending request parameter, with a status more precise
+    /// than 400 where the transport has one (405, 406, 413, 415).
     pub(crate) fn bad_input(status: StatusCode, field: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            error: Box::new(bad_input(field, message)),
-            header: None,
-        }
+        Self::coded(ErrorCode::BadUserInput, bad_user_input(field, message)).with_status(status)
     }
 
     pub(crate) fn unauthenticated() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            error_codes::UNAUTHENTICATED,
+            ErrorCode::Unauthenticated,
             "authentication required: send a valid API key as X-API-Key or Authorization: Bearer",
         )
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
+    /// INTERNAL_SERVER_ERROR with a fixed message; `status` is 500, or 503 when the store
+    /// is unreachable.
     pub(crate) fn internal(status: StatusCode) -> Self {
-        Self::new(
-            status,
-            error_codes::INTERNAL_SERVER_ERROR,
-            "internal server error",
-        )
+        Self::new(ErrorCode::InternalServerError, "internal server error").with_status(status)
     }
 
     /// 429 RATE_LIMITED with `retryAfter` (seconds) in the extensions and as `Retry-After`.
     pub(crate) fn rate_limited(retry: RetryAfter) -> Self {
         let seconds = retry.seconds();
-        Self {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            error: Box::new(rate_limited_error(retry)),
-            header: None,
-        }
-        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+        Self::coded(ErrorCode::RateLimited, rate_limited_error(retry))
+            .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
     }
 
     /// 504: the request outlived `REQUEST_TIMEOUT_MS` and its work was cancelled. The code
@@ -69,14 +70,14 @@ impl HttpError {
     pub(crate) fn timed_out(limit: Duration) -> Self {
         let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
         let mut error = Self::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            error_codes::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalServerError,
             format!(
                 "the request did not finish within {millis} ms and was cancelled; a write it \
                  started was either completed or rolled back whole, so retry it with the same \
                  idempotencyKey"
             ),
-        );
+        )
+        .with_status(StatusCode::GATEWAY_TIMEOUT);
         if let Some(extensions) = error.error.extensions.as_mut() {
             extensions.set("timeoutMs", millis);
         }
@@ -86,16 +87,12 @@ impl HttpError {
     /// A transport limit (batch size) refused like the document limits: QUERY_TOO_COMPLEX
     /// naming the limit and its maximum.
     pub(crate) fn too_complex(limit: &str, max: usize, message: impl Into<String>) -> Self {
-        let mut error = Self::new(
-            StatusCode::BAD_REQUEST,
-            error_codes::QUERY_TOO_COMPLEX,
-            message,
-        );
-        if let Some(extensions) = error.error.extensions.as_mut() {
-            extensions.set("limit", limit);
-            extensions.set("max", i64::try_from(max).unwrap_or(i64::MAX));
-        }
-        error
+        Self::coded(ErrorCode::QueryTooComplex, too_complex(message, limit, max))
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
     pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -124,53 +121,18 @@ impl HttpError {
 /// RATE_LIMITED with `retryAfter` in whole seconds, for HTTP and websocket answers alike.
 pub(crate) fn rate_limited_error(retry: RetryAfter) -> ServerError {
     let seconds = retry.seconds();
-    let mut error = coded(
-        ServerError::new(
-            format!("rate limit exceeded for this API key; retry after {seconds} s"),
-            None,
-        ),
-        error_codes::RATE_LIMITED,
-    );
-    if let Some(extensions) = error.extensions.as_mut() {
-        extensions.set("retryAfter", seconds);
-    }
-    error
-}
-
-pub(crate) fn coded(mut error: ServerError, code: &str) -> ServerError {
+    let mut error = ErrorCode::RateLimited.error(format!(
+        "rate limit exceeded for this API key; retry after {seconds} s"
+    ));
     error
         .extensions
         .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
+        .set("retryAfter", seconds);
     error
-}
-
-/// BAD_USER_INPUT with the contract's `fields: [{field, message}]`.
-pub(crate) fn bad_input(field: &str, message: impl Into<String>) -> ServerError {
-    let message = message.into();
-    let entry = Value::from_json(serde_json::json!({ "field": field, "message": message }))
-        .unwrap_or(Value::Null);
-    let mut error = coded(ServerError::new(message, None), error_codes::BAD_USER_INPUT);
-    if let Some(extensions) = error.extensions.as_mut() {
-        extensions.set("fields", Value::List(vec![entry]));
-    }
-    error
-}
-
-pub(crate) fn code_of(error: &ServerError) -> Option<&str> {
-    match error.extensions.as_ref()?.get("code")? {
-        Value::String(code) => Some(code.as_str()),
-        _ => None,
-    }
 }
 
 pub(crate) async fn not_found() -> Response {
-    HttpError::new(
-        StatusCode::NOT_FOUND,
-        error_codes::NOT_FOUND,
-        "no such path",
-    )
-    .into_response(Format::Json)
+    HttpError::new(ErrorCode::NotFound, "no such path").into_response(Format::Json)
 }
 
 /// A panicking handler still answers in the API's shape; the panic text stays in the log.

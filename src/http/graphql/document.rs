@@ -2,7 +2,7 @@
 //! transport: which operation runs, whether the HTTP method may run it, and whether every
 //! required variable was given. Each failure is a request error (the operation never runs).
 
-use crate::http::error::bad_input;
+use crate::graphql::bad_user_input as bad_input;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
     SelectionSet,

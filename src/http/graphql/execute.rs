@@ -2,9 +2,8 @@
 //! ran; `data` must be absent under graphql-response+json) or an execution result.
 
 use super::document;
-use crate::graphql::{error_codes, prepare_request};
+use crate::graphql::{ErrorCode, bad_user_input, code_of, prepare_request};
 use crate::http::AppState;
-use crate::http::error::{bad_input, code_of, coded};
 use crate::http::metrics;
 use crate::service::RequestContext;
 use async_graphql::parser::parse_query;
@@ -57,26 +56,29 @@ pub(crate) async fn run(
     if let Err(error) = state.schema_options().check_text(&request.query) {
         return Outcome::Rejected(vec![error]);
     }
-    // A document that does not parse is left to the schema, whose error carries the code.
-    if let Ok(parsed) = parse_query(&request.query) {
-        let checked =
-            document::select(&parsed, request.operation_name.as_deref()).and_then(|selected| {
-                operation.name =
-                    document::selected_name(&parsed, request.operation_name.as_deref())
-                        .unwrap_or(metrics::ANONYMOUS)
-                        .to_owned();
-                operation.kind = kind_name(selected.ty);
-                document::require_query_or_mutation(selected)?;
-                document::require_variables(selected, &request.variables)?;
-                Ok(selected.ty)
-            });
-        match checked {
-            Ok(OperationType::Mutation) if read_only => {
-                return Outcome::MutationOverGet;
-            }
-            Ok(_) => request.set_parsed_query(parsed),
-            Err(error) => return Outcome::Rejected(vec![error]),
+    // Parsed here, so a failure is known to be the parse's; the schema reuses the document.
+    let parsed = match parse_query(&request.query) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return Outcome::Rejected(vec![ErrorCode::GraphqlParseFailed.mark(error.into())]);
         }
+    };
+    let checked =
+        document::select(&parsed, request.operation_name.as_deref()).and_then(|selected| {
+            operation.name = document::selected_name(&parsed, request.operation_name.as_deref())
+                .unwrap_or(metrics::ANONYMOUS)
+                .to_owned();
+            operation.kind = kind_name(selected.ty);
+            document::require_query_or_mutation(selected)?;
+            document::require_variables(selected, &request.variables)?;
+            Ok(selected.ty)
+        });
+    match checked {
+        Ok(OperationType::Mutation) if read_only => {
+            return Outcome::MutationOverGet;
+        }
+        Ok(_) => request.set_parsed_query(parsed),
+        Err(error) => return Outcome::Rejected(vec![error]),
     }
     // Kept to name the argument of a coercion error afterwards; rare, so parsed lazily.
     let query = request.query.clone();
@@ -92,67 +94,43 @@ pub(crate) async fn run(
     Outcome::Executed(response)
 }
 
+/// The schema's parse and validation stages code every error they raise; a response holding
+/// only those never ran.
 fn never_ran(response: &Response) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| {
             matches!(
                 code_of(error),
-                Some(error_codes::GRAPHQL_PARSE_FAILED | error_codes::GRAPHQL_VALIDATION_FAILED)
+                Some(ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed)
             )
         })
 }
 
-/// Every error must carry a code. The uncoded ones async-graphql raises while coercing
-/// arguments are the caller's fault; anything else uncoded is ours and its text may leak
-/// internals, so it is logged and replaced.
+/// Every error must carry a code. Resolvers code theirs, so an uncoded one was raised by
+/// async-graphql: where it sits tells which. Coercing an argument's value fails at that value's
+/// position (a resolver's error sits at its field's name), the caller's fault, named after the
+/// argument. Anything else uncoded is ours and its text may leak internals, so it is logged
+/// and replaced.
 fn give_codes(errors: &mut [ServerError], query: &str) {
     let mut document = None;
     for error in errors.iter_mut().filter(|error| code_of(error).is_none()) {
-        if is_input_error(&error.message) {
-            let document = document.get_or_insert_with(|| parse_query(query).ok());
-            let field = document
-                .as_ref()
-                .zip(error.locations.first())
-                .and_then(|(document, pos)| document::argument_at(document, *pos))
-                .or_else(|| path_of(error))
-                .unwrap_or_else(|| "query".to_owned());
-            let coded = bad_input(&field, error.message.clone());
+        let document = document.get_or_insert_with(|| parse_query(query).ok());
+        let argument = document
+            .as_ref()
+            .zip(error.locations.first())
+            .and_then(|(document, pos)| document::argument_at(document, *pos));
+        if let Some(argument) = argument {
+            let coded = bad_user_input(&argument, error.message.clone());
             error.extensions = coded.extensions;
         } else {
             tracing::error!(message = %error.message, path = ?error.path, "uncoded GraphQL error");
-            let mut replacement = coded(
-                ServerError::new("internal server error", None),
-                error_codes::INTERNAL_SERVER_ERROR,
-            );
+            let mut replacement = ErrorCode::InternalServerError.error("internal server error");
             replacement.locations = std::mem::take(&mut error.locations);
             replacement.path = std::mem::take(&mut error.path);
             *error = replacement;
         }
     }
-}
-
-fn is_input_error(message: &str) -> bool {
-    [
-        "Failed to parse",
-        "Invalid value for argument",
-        "Variable ",
-        "Expected input type",
-    ]
-    .iter()
-    .any(|prefix| message.starts_with(prefix))
-}
-
-fn path_of(error: &ServerError) -> Option<String> {
-    let segments: Vec<String> = error
-        .path
-        .iter()
-        .map(|segment| match segment {
-            async_graphql::PathSegment::Field(name) => name.clone(),
-            async_graphql::PathSegment::Index(index) => index.to_string(),
-        })
-        .collect();
-    (!segments.is_empty()).then(|| segments.join("."))
 }
 
 #[cfg(test)]
@@ -173,7 +151,7 @@ mod tests {
         error.path = vec![async_graphql::PathSegment::Field("positions".into())];
         let mut errors = vec![error];
         give_codes(&mut errors, query);
-        assert_eq!(code_of(&errors[0]), Some(error_codes::BAD_USER_INPUT));
+        assert_eq!(code_of(&errors[0]), Some(ErrorCode::BadUserInput));
         let fields = errors[0]
             .extensions
             .as_ref()
@@ -195,16 +173,24 @@ mod tests {
     fn any_other_uncoded_error_is_hidden_as_internal() {
         let mut errors = vec![ServerError::new("connection to 10.0.0.3 refused", None)];
         give_codes(&mut errors, "{ a }");
-        assert_eq!(
-            code_of(&errors[0]),
-            Some(error_codes::INTERNAL_SERVER_ERROR)
-        );
+        assert_eq!(code_of(&errors[0]), Some(ErrorCode::InternalServerError));
         assert_eq!(errors[0].message, "internal server error");
     }
 
     #[test]
+    fn an_uncoded_error_at_a_field_is_internal_whatever_its_text() {
+        let query = "{ positions(first: 1) { totalCount } }";
+        let mut errors = vec![ServerError::new(
+            "Failed to parse \"String\": looks like input",
+            Some(Pos { line: 1, column: 3 }),
+        )];
+        give_codes(&mut errors, query);
+        assert_eq!(code_of(&errors[0]), Some(ErrorCode::InternalServerError));
+    }
+
+    #[test]
     fn coded_errors_are_left_alone() {
-        let original = coded(ServerError::new("nope", None), error_codes::NOT_FOUND);
+        let original = ErrorCode::NotFound.error("nope");
         let mut errors = vec![original.clone()];
         give_codes(&mut errors, "{ a }");
         assert_eq!(errors[0], original);

@@ -5,7 +5,7 @@
 use super::execute::{self, Operation, Outcome};
 use super::params::Batch;
 use super::{Deadline, mutation_over_get};
-use crate::graphql::error_codes;
+use crate::graphql::ErrorCode;
 use crate::http::AppState;
 use crate::http::accept::Format;
 use crate::http::error::HttpError;
@@ -139,9 +139,9 @@ fn rejected(errors: &[ServerError], format: Format) -> (StatusCode, Value) {
 fn executed(response: &async_graphql::Response) -> Value {
     serde_json::to_value(response).unwrap_or_else(|error| {
         tracing::error!(%error, "could not serialize a GraphQL response");
-        json!({ "data": null, "errors": [{
-            "message": "internal server error",
-            "extensions": { "code": error_codes::INTERNAL_SERVER_ERROR },
-        }] })
+        json!({
+            "data": null,
+            "errors": [ErrorCode::InternalServerError.error("internal server error")],
+        })
     })
 }

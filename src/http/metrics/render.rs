@@ -7,11 +7,11 @@ use super::super::auth::authenticate;
 use super::super::error::HttpError;
 use super::super::request_id::RequestId;
 use super::Metrics;
-use crate::graphql::error_codes;
+use crate::graphql::ErrorCode;
 use crate::service::ViewerRole;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use std::sync::PoisonError;
@@ -29,12 +29,8 @@ pub(crate) async fn render(
         Err(error) => return error.into_response(Format::Json),
     };
     if viewer.role() != ViewerRole::Root {
-        return HttpError::new(
-            StatusCode::UNAUTHORIZED,
-            error_codes::UNAUTHENTICATED,
-            "metrics require the root key",
-        )
-        .into_response(Format::Json);
+        return HttpError::new(ErrorCode::Unauthenticated, "metrics require the root key")
+            .into_response(Format::Json);
     }
     render_open(State(state)).await
 }

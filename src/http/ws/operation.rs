@@ -2,7 +2,7 @@
 //! metrics call it.
 
 use super::messages::OperationPayload;
-use crate::graphql::SchemaOptions;
+use crate::graphql::{SchemaOptions, bad_user_input};
 use crate::http::graphql::document;
 use crate::http::metrics::{ANONYMOUS, UNKNOWN};
 use async_graphql::parser::parse_query;
@@ -46,10 +46,8 @@ pub(super) fn to_request(payload: OperationPayload) -> Result<async_graphql::Req
             request = request.variables(async_graphql::Variables::from_json(variables));
         }
         Some(_) => {
-            return Err(serde_json::json!([{
-                "message": "variables must be an object",
-                "extensions": { "code": "BAD_USER_INPUT" }
-            }]));
+            let error = bad_user_input("variables", "variables must be an object");
+            return Err(serde_json::to_value([error]).unwrap_or(Value::Null));
         }
     }
     if let Some(Value::Object(extensions)) = payload.extensions {

@@ -10,6 +10,7 @@ use super::fixtures::{
     world,
 };
 use super::support::{TestApp, only_error_code};
+use escrowgrid::graphql::ErrorCode;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -41,6 +42,7 @@ on_both_stores!(
     a_stale_expected_version_is_a_conflict_and_writes_nothing,
     an_idempotency_key_replays_the_same_input_and_conflicts_on_a_different_one,
     unparsable_and_invalid_documents_carry_the_apollo_codes,
+    fragment_chains_past_the_recursion_guard_are_too_complex_naming_max_depth,
     money_comes_back_exactly_as_sent,
 );
 
@@ -177,6 +179,11 @@ async fn a_missing_unknown_or_revoked_key_is_401_with_one_unauthenticated_error_
             assert_eq!(
                 only_error_code(&body),
                 "UNAUTHENTICATED",
+                "{what} {method}: {body}"
+            );
+            assert_eq!(
+                status.as_u16(),
+                ErrorCode::Unauthenticated.http_status(),
                 "{what} {method}: {body}"
             );
             assert!(body.get("data").is_none(), "{what} {method}: {body}");
@@ -1334,11 +1341,37 @@ async fn unparsable_and_invalid_documents_carry_the_apollo_codes(app: &TestApp) 
             the_error(status, &body, code);
             if accept == "application/graphql-response+json" {
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+                let documented = code.parse::<ErrorCode>().map(ErrorCode::http_status);
+                assert_eq!(documented, Ok(status.as_u16()), "{query}: {body}");
                 assert!(body.get("data").is_none(), "{query}: {body}");
             } else {
                 assert_eq!(body["data"], Value::Null, "{query}: {body}");
             }
         }
+    }
+    assert_eq!(world(app).await, before);
+}
+
+/// async-graphql's guard against deep fragment chains runs right after the parse; a client
+/// meets it as the depth limit, told apart from a parse failure by the document parsing.
+async fn fragment_chains_past_the_recursion_guard_are_too_complex_naming_max_depth(app: &TestApp) {
+    let tenant = seed_tenant(app, "Fragment Bank").await;
+    let chain: String = (0..40)
+        .map(|i| format!("fragment F{i} on Query {{ ...F{} }} ", i + 1))
+        .collect();
+    let long = format!("{{ ...F0 }} {chain}fragment F40 on Query {{ viewer {{ role }} }}");
+    let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+    let before = world(app).await;
+    for query in [long.as_str(), cycle] {
+        let error = expect_error(
+            app,
+            query,
+            json!({}),
+            &tenant.admin_key,
+            "QUERY_TOO_COMPLEX",
+        )
+        .await;
+        assert_eq!(error["extensions"]["limit"], "maxDepth", "{error}");
     }
     assert_eq!(world(app).await, before);
 }

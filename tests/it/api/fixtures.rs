@@ -3,6 +3,7 @@
 //! error of a refused request, and a macro that runs a case on both stores.
 
 use super::support::TestApp;
+use escrowgrid::graphql::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -285,10 +286,12 @@ pub(crate) fn the_error(status: StatusCode, body: &Value, code: &str) -> Value {
         .unwrap_or_else(|| panic!("expected errors, got {status} {body}"));
     assert_eq!(errors.len(), 1, "expected exactly one error: {body}");
     let error = &errors[0];
-    assert_eq!(
-        error["extensions"]["code"], code,
-        "expected {code}, got {status} {body}"
+    let seen = error["extensions"]["code"].as_str().unwrap_or_default();
+    assert!(
+        seen.parse::<ErrorCode>().is_ok(),
+        "every code a response carries is a documented ErrorCode: {status} {body}"
     );
+    assert_eq!(seen, code, "expected {code}, got {status} {body}");
     assert!(
         error["message"].as_str().is_some_and(|m| !m.is_empty()),
         "an error needs a message: {body}"
