@@ -55,7 +55,7 @@ impl AssetTemplateNode {
 
     /// The code-specific configuration (see `TemplateCode`).
     async fn config(&self) -> Json {
-        Json::object(&self.0.config)
+        Json::object(self.0.config.document())
     }
 
     async fn created_at(&self) -> DateTime {
