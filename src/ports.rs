@@ -10,8 +10,8 @@ use crate::domain::model::{
     LedgerEvent, Policy, Position, PositionEvent, Timestamp,
 };
 use crate::domain::{
-    ApiKeyId, AssetId, Currency, InstitutionId, LedgerEventKind, PositionId, PositionState, Region,
-    TemplateCode, TemplateId, Vertical,
+    ApiKeyId, AssetId, BoundedText, Currency, InstitutionId, LedgerEventKind, PositionId,
+    PositionState, Region, TemplateCode, TemplateId, Vertical,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -45,9 +45,9 @@ pub enum RepoError {
     /// A version guard failed, or an idempotency key was reused with another request.
     #[error("conflict: {message}")]
     Conflict { message: String },
-    /// A unique constraint refused the write; `constraint` names it.
-    #[error("duplicate value violates {constraint}")]
-    Duplicate { constraint: String },
+    /// A uniqueness rule refused the write; nothing was written.
+    #[error("duplicate value breaks the {0:?} rule")]
+    Duplicate(UniqueRule),
     /// The store cannot be reached or did not answer in time; nothing was written.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -57,6 +57,33 @@ pub enum RepoError {
 }
 
 pub type RepoResult<T> = Result<T, RepoError>;
+
+/// The uniqueness rules of the store, one per unique constraint of the schema, so that an
+/// adapter says which rule a write broke without naming its own storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueRule {
+    InstitutionId,
+    TemplateId,
+    AssetId,
+    PositionId,
+    PositionEventId,
+    /// The store-assigned order of position events.
+    PositionEventSeq,
+    /// One lifecycle event per position and version.
+    PositionEventVersion,
+    LedgerEventId,
+    /// The store-assigned order of ledger events.
+    LedgerEventSeq,
+    AuditEventId,
+    ApiKeyId,
+    /// One key per token (its hash).
+    ApiKeyHash,
+    PolicyId,
+    /// One policy per institution and region.
+    PolicyRegion,
+    /// One idempotent request per institution and key.
+    IdempotencyKey,
+}
 
 /// Forward pagination over id order (UUID v7, hence creation order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -148,9 +175,31 @@ pub enum PositionParent {
 /// Claims an idempotency key for a write, within the write's own transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyClaim {
-    pub key: String,
+    pub key: BoundedText,
     pub operation: IdempotentOperation,
     pub request_hash: String,
+}
+
+impl IdempotencyClaim {
+    /// The idempotent-replay rule, for whoever finds `record` already holding this claim's key
+    /// (the service before planning a write, each adapter inside it): the same request gets
+    /// the first result back; anything else under that key is refused.
+    ///
+    /// # Errors
+    /// `Conflict` when the key was first used by another operation or with other input.
+    pub fn replay(&self, record: &IdempotencyRecord) -> RepoResult<Position> {
+        if record.operation == self.operation && record.request_hash == self.request_hash {
+            Ok(record.response.clone())
+        } else {
+            Err(RepoError::Conflict {
+                message: format!(
+                    "idempotencyKey {:?} was already used with a different {} request",
+                    self.key.as_str(),
+                    record.operation.as_str()
+                ),
+            })
+        }
+    }
 }
 
 /// Everything a position creation writes, atomically.

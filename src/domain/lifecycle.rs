@@ -1,7 +1,6 @@
 //! The position lifecycle: which moves are allowed, and what each does to the released amount.
 
-use super::{DomainError, PositionState};
-use rust_decimal::Decimal;
+use super::{Amount, DomainError, PositionState, ReleasedAmount};
 
 use PositionState::{Cancelled, Created, Expired, Funded, PartiallyReleased, Released};
 
@@ -20,8 +19,8 @@ pub fn allowed_transitions(from: PositionState) -> &'static [PositionState] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransitionEffect {
     pub to: PositionState,
-    pub released_amount: Decimal,
-    pub release_amount: Option<Decimal>,
+    pub released_amount: ReleasedAmount,
+    pub release_amount: Option<Amount>,
 }
 
 /// Checks a move and computes its money effect.
@@ -32,9 +31,9 @@ pub struct TransitionEffect {
 pub fn plan_transition(
     from: PositionState,
     to: PositionState,
-    amount: Decimal,
-    released_amount: Decimal,
-    release_amount: Option<Decimal>,
+    amount: Amount,
+    released_amount: ReleasedAmount,
+    release_amount: Option<Amount>,
 ) -> Result<TransitionEffect, DomainError> {
     let refuse = |message: String| DomainError::InvalidTransition { from, to, message };
     if !allowed_transitions(from).contains(&to) {
@@ -55,16 +54,17 @@ pub fn plan_transition(
                     "releaseAmount is required for PARTIALLY_RELEASED".into(),
                 ));
             };
-            if release <= Decimal::ZERO {
-                return Err(refuse("releaseAmount must be greater than 0".into()));
-            }
-            let after = released_amount + release;
-            if after >= amount {
+            // An `Amount` is greater than 0 by construction.
+            let after = released_amount.value() + release.value();
+            if after >= amount.value() {
                 return Err(refuse(format!(
                     "releasedAmount + releaseAmount ({after}) must stay below amount ({amount}); \
                      move to RELEASED to release the remainder"
                 )));
             }
+            // Below `amount`, and no more precise than its two terms: always a released total.
+            let after = ReleasedAmount::parse(after, "releasedAmount")
+                .map_err(|error| refuse(error.to_string()))?;
             Ok(TransitionEffect {
                 to,
                 released_amount: after,
@@ -77,10 +77,14 @@ pub fn plan_transition(
                     "RELEASED releases the remainder and takes no releaseAmount".into(),
                 ));
             }
+            // Partial releases stay below `amount`, so the remainder is greater than 0.
+            let remainder =
+                Amount::parse(amount.value() - released_amount.value(), "releaseAmount")
+                    .map_err(|_| refuse(format!("{amount} has already been released in full")))?;
             Ok(TransitionEffect {
                 to,
-                released_amount: amount,
-                release_amount: Some(amount - released_amount),
+                released_amount: amount.into(),
+                release_amount: Some(remainder),
             })
         }
         _ => {
@@ -101,16 +105,20 @@ mod tests {
     use super::*;
     use rust_decimal::Decimal;
 
-    fn d(n: i64) -> Decimal {
-        Decimal::from(n)
+    fn a(n: i64) -> Amount {
+        Amount::parse(Decimal::from(n), "a").expect("test amounts are positive")
+    }
+
+    fn r(n: i64) -> ReleasedAmount {
+        ReleasedAmount::parse(Decimal::from(n), "r").expect("test totals are in bounds")
     }
 
     #[test]
     fn every_pair_follows_the_table() {
         for &from in PositionState::ALL {
             for &to in PositionState::ALL {
-                let release = (to == PartiallyReleased).then(|| d(1));
-                let result = plan_transition(from, to, d(100), d(0), release);
+                let release = (to == PartiallyReleased).then(|| a(1));
+                let result = plan_transition(from, to, a(100), r(0), release);
                 assert_eq!(
                     result.is_ok(),
                     allowed_transitions(from).contains(&to),
@@ -122,24 +130,24 @@ mod tests {
 
     #[test]
     fn releases_add_up_and_released_takes_the_remainder() {
-        let first = plan_transition(Funded, PartiallyReleased, d(100), d(0), Some(d(30)));
-        assert_eq!(first.map(|e| e.released_amount), Ok(d(30)));
-        let rest = plan_transition(PartiallyReleased, Released, d(100), d(30), None);
+        let first = plan_transition(Funded, PartiallyReleased, a(100), r(0), Some(a(30)));
+        assert_eq!(first.map(|e| e.released_amount), Ok(r(30)));
+        let rest = plan_transition(PartiallyReleased, Released, a(100), r(30), None);
         assert_eq!(
             rest.map(|e| (e.released_amount, e.release_amount)),
-            Ok((d(100), Some(d(70))))
+            Ok((r(100), Some(a(70))))
         );
         assert!(
             plan_transition(
                 PartiallyReleased,
                 PartiallyReleased,
-                d(100),
-                d(30),
-                Some(d(70))
+                a(100),
+                r(30),
+                Some(a(70))
             )
             .is_err()
         );
-        assert!(plan_transition(Funded, PartiallyReleased, d(100), d(0), None).is_err());
-        assert!(plan_transition(Funded, Cancelled, d(100), d(0), Some(d(1))).is_err());
+        assert!(plan_transition(Funded, PartiallyReleased, a(100), r(0), None).is_err());
+        assert!(plan_transition(Funded, Cancelled, a(100), r(0), Some(a(1))).is_err());
     }
 }

@@ -15,4 +15,5 @@ pub use error::DomainError;
 pub use ids::{
     ApiKeyId, AssetId, AuditEventId, EventId, InstitutionId, PolicyId, PositionId, TemplateId,
 };
-pub use money::{Amount, Currency};
+pub use limits::{BoundedText, Reason};
+pub use money::{Amount, Currency, ReleasedAmount};

@@ -1,9 +1,9 @@
 //! The records the stores keep; each is what the contract's object type of the same name shows.
 
 use super::policy::PositionRules;
+use super::template_config::TemplateConfig;
 use super::*;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -13,22 +13,23 @@ pub type JsonObject = Map<String, Value>;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Institution {
     pub id: InstitutionId,
-    pub name: String,
+    pub name: BoundedText,
     pub regions: Vec<Region>,
     pub verticals: Vec<Vertical>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Not serde: its config is parsed against its code and region, which a bare document lacks.
+#[derive(Clone, Debug, PartialEq)]
 pub struct AssetTemplate {
     pub id: TemplateId,
     pub institution_id: InstitutionId,
     pub code: TemplateCode,
-    pub name: String,
+    pub name: BoundedText,
     pub vertical: Vertical,
     pub region: Region,
-    pub config: JsonObject,
+    pub config: TemplateConfig,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -38,7 +39,7 @@ pub struct Asset {
     pub id: AssetId,
     pub institution_id: InstitutionId,
     pub template_id: TemplateId,
-    pub label: String,
+    pub label: BoundedText,
     pub metadata: Option<JsonObject>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -49,13 +50,13 @@ pub struct Position {
     pub id: PositionId,
     pub institution_id: InstitutionId,
     pub asset_id: AssetId,
-    pub holder_reference: String,
+    pub holder_reference: BoundedText,
     pub currency: Currency,
-    pub amount: Decimal,
-    pub released_amount: Decimal,
+    pub amount: Amount,
+    pub released_amount: ReleasedAmount,
     pub state: PositionState,
     pub version: i32,
-    pub external_reference: Option<String>,
+    pub external_reference: Option<BoundedText>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -71,9 +72,9 @@ pub struct PositionEvent {
     pub asset_id: AssetId,
     pub from_state: Option<PositionState>,
     pub to_state: PositionState,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub metadata: Option<JsonObject>,
-    pub release_amount: Option<Decimal>,
+    pub release_amount: Option<Amount>,
     pub version: i32,
     pub at: Timestamp,
 }
@@ -141,7 +142,7 @@ impl AuditOutcome {
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub institution_id: InstitutionId,
-    pub label: String,
+    pub label: BoundedText,
     pub role: ApiKeyRole,
     /// SHA-256 of the token, hex; the token itself is never stored.
     pub key_hash: String,
@@ -180,7 +181,7 @@ impl IdempotentOperation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub institution_id: InstitutionId,
-    pub key: String,
+    pub key: BoundedText,
     pub operation: IdempotentOperation,
     /// SHA-256 of the canonical request, so "same key, different input" is detectable.
     pub request_hash: String,

@@ -54,35 +54,32 @@ impl Amount {
         Ok(Self(value))
     }
 
-    /// Parses the wire form, a decimal string such as `"100000.50"`.
+    /// Parses the wire form exactly as the contract spells it: an optional `-`, digits, and
+    /// optionally `.` and more digits, such as `"100000.50"`. No white space, no `+`, no
+    /// exponent: what a client sends is what is stored.
     ///
     /// # Errors
-    /// `InvalidInput` when the text is not a plain decimal or breaks the bounds.
+    /// `InvalidInput` when the text is not such a decimal or breaks the bounds.
     pub fn parse_str(text: &str, field: &str) -> Result<Self, DomainError> {
-        let trimmed = text.trim();
-        let plain = !trimmed.is_empty()
-            && trimmed
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_digit() || c == '.' || (i == 0 && (c == '-' || c == '+')));
-        if !plain {
-            return Err(DomainError::invalid(
-                field,
-                "must be a decimal number such as \"100.50\"",
-            ));
+        let not_plain =
+            || DomainError::invalid(field, "must be a decimal number such as \"100.50\"");
+        let unsigned = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = match unsigned.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (unsigned, None),
+        };
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
+            return Err(not_plain());
         }
         // Rejected before parsing: Decimal would silently round digits beyond its precision.
-        if let Some((_, fraction)) = trimmed.split_once('.')
-            && fraction.len() > MAX_SCALE as usize
-        {
+        if fraction.is_some_and(|f| f.len() > MAX_SCALE as usize) {
             return Err(DomainError::invalid(
                 field,
                 format!("at most {MAX_SCALE} decimal places are allowed"),
             ));
         }
-        let value = Decimal::from_str(trimmed).map_err(|_| {
-            DomainError::invalid(field, "must be a decimal number such as \"100.50\"")
-        })?;
+        let value = Decimal::from_str(text).map_err(|_| not_plain())?;
         Self::parse(value, field)
     }
 
@@ -107,6 +104,75 @@ impl From<Amount> for Decimal {
 }
 
 impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// How much of a position has been paid out: from 0 up to the position's amount, with the
+/// same precision. Its own type because 0 is a valid released total but never a valid
+/// `Amount`; the lifecycle keeps it at most the amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Decimal", into = "Decimal")]
+pub struct ReleasedAmount(Decimal);
+
+impl ReleasedAmount {
+    /// Nothing released yet, spelled `0.00`.
+    #[must_use]
+    pub fn zero() -> Self {
+        Self(canonical(Decimal::ZERO))
+    }
+
+    /// # Errors
+    /// `InvalidInput` on `field` when the value is negative, too large or too precise.
+    pub fn parse(value: Decimal, field: &str) -> Result<Self, DomainError> {
+        let value = canonical(value);
+        if value.scale() > MAX_SCALE {
+            return Err(DomainError::invalid(
+                field,
+                format!("at most {MAX_SCALE} decimal places are allowed"),
+            ));
+        }
+        if value < Decimal::ZERO {
+            return Err(DomainError::invalid(field, "must not be negative"));
+        }
+        if value > max_amount() {
+            return Err(DomainError::invalid(
+                field,
+                "must be at most 1000000000000000",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    #[must_use]
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
+/// All of a position's amount released.
+impl From<Amount> for ReleasedAmount {
+    fn from(value: Amount) -> Self {
+        Self(value.0)
+    }
+}
+
+impl TryFrom<Decimal> for ReleasedAmount {
+    type Error = DomainError;
+
+    fn try_from(value: Decimal) -> Result<Self, Self::Error> {
+        Self::parse(value, "releasedAmount")
+    }
+}
+
+impl From<ReleasedAmount> for Decimal {
+    fn from(value: ReleasedAmount) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ReleasedAmount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
@@ -214,5 +280,38 @@ mod tests {
                 "{bad} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn amount_text_is_exactly_the_contract_format() {
+        for bad in [
+            " 100.50", "100.50 ", "\t1", "1\n", "+100", "+1.5", ".5", "5.", "1.2.3", "--1",
+            "1_000", "1,5", "0x10", "١٢", "NaN", "inf",
+        ] {
+            let refused = Amount::parse_str(bad, "input.amount");
+            assert!(
+                matches!(&refused, Err(DomainError::InvalidInput { field, .. }) if field == "input.amount"),
+                "{bad:?} should be refused naming the field, got {refused:?}"
+            );
+        }
+        for good in ["100", "100.5", "0100.50", "1000000000000000"] {
+            assert!(Amount::parse_str(good, "a").is_ok(), "{good:?}");
+        }
+        let negative = Amount::parse_str("-1", "a");
+        assert!(
+            matches!(&negative, Err(DomainError::InvalidInput { message, .. }) if message == "must be greater than 0"),
+            "{negative:?}"
+        );
+    }
+
+    #[test]
+    fn released_amounts_start_at_zero_and_stay_in_bounds() {
+        assert_eq!(ReleasedAmount::zero().to_string(), "0.00");
+        assert!(ReleasedAmount::parse(Decimal::ZERO, "r").is_ok());
+        assert!(ReleasedAmount::parse(Decimal::NEGATIVE_ONE, "r").is_err());
+        assert!(ReleasedAmount::parse(max_amount() + Decimal::ONE, "r").is_err());
+        assert!(ReleasedAmount::parse(Decimal::new(1, 9), "r").is_err());
+        let full = ReleasedAmount::from(Amount::parse_str("7.1", "a").expect("valid"));
+        assert_eq!(full.to_string(), "7.10");
     }
 }

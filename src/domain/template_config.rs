@@ -6,9 +6,81 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::str::FromStr;
 
-/// A validated template configuration; the stored JSON is the object it was parsed from.
+/// A template's config: the rules parsed from it, kept with the document exactly as the client
+/// wrote it (which is what the API shows back). Only `parse` and `restore` make one, so a
+/// template's config is parsed once, when it is created or read, and then used as is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateConfig {
+    rules: TemplateRules,
+    document: Map<String, Value>,
+}
+
+/// What a JSON number in a config's decimal field may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Numbers {
+    /// New input: integers only, since a JSON float has already lost digits by the time
+    /// serde_json hands it over (no `arbitrary_precision`). Decimals come as strings.
+    Exact,
+    /// A stored config, read back: floats are taken as they were when first accepted (before
+    /// input refused them), so a template created then stays readable.
+    AsStored,
+}
+
+impl TemplateConfig {
+    /// Parses a new `config` for a template of `code` in `region`.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming `input.config.<key>` for the first rule that fails, including a
+    /// decimal given as a JSON float.
+    pub fn parse(
+        code: TemplateCode,
+        region: Region,
+        document: Map<String, Value>,
+    ) -> Result<Self, DomainError> {
+        let rules = TemplateRules::parse(code, region, &document, Numbers::Exact)?;
+        Ok(Self { rules, document })
+    }
+
+    /// Re-reads a config a store kept: the same rules as `parse`, and the numbers as stored.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the document no longer parses (the store holds what was never
+    /// written through `parse`).
+    pub fn restore(
+        code: TemplateCode,
+        region: Region,
+        document: Map<String, Value>,
+    ) -> Result<Self, DomainError> {
+        let rules = TemplateRules::parse(code, region, &document, Numbers::AsStored)?;
+        Ok(Self { rules, document })
+    }
+
+    #[must_use]
+    pub fn rules(&self) -> &TemplateRules {
+        &self.rules
+    }
+
+    /// The config as the client wrote it.
+    #[must_use]
+    pub fn document(&self) -> &Map<String, Value> {
+        &self.document
+    }
+
+    #[must_use]
+    pub fn currency(&self) -> Currency {
+        self.rules.currency()
+    }
+
+    /// The (min, max) amount bounds a template puts on its positions.
+    #[must_use]
+    pub fn amount_bounds(&self) -> (Option<Amount>, Option<Amount>) {
+        self.rules.amount_bounds()
+    }
+}
+
+/// The typed shape of each template code's config.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TemplateConfig {
+pub enum TemplateRules {
     ConstrEscrow {
         currency: Currency,
         region: Region,
@@ -31,18 +103,16 @@ pub enum TemplateConfig {
     },
 }
 
-impl TemplateConfig {
+impl TemplateRules {
     /// Parses `config` for a template of `code` in `region`. Unknown keys are refused so that a
     /// misspelt `maxAmmount` cannot silently switch a limit off.
-    ///
-    /// # Errors
-    /// `InvalidInput` naming `config.<key>` for the first rule that fails.
-    pub fn parse(
+    fn parse(
         code: TemplateCode,
         region: Region,
         config: &Map<String, Value>,
+        numbers: Numbers,
     ) -> Result<Self, DomainError> {
-        let reader = ConfigReader(config);
+        let reader = ConfigReader { config, numbers };
         let parsed = match code {
             TemplateCode::ConstrEscrow => {
                 reader.only(&["currency", "region", "minAmount", "maxAmount"])?;
@@ -131,7 +201,10 @@ impl TemplateConfig {
     }
 }
 
-struct ConfigReader<'a>(&'a Map<String, Value>);
+struct ConfigReader<'a> {
+    config: &'a Map<String, Value>,
+    numbers: Numbers,
+}
 
 impl ConfigReader<'_> {
     fn field(key: &str) -> String {
@@ -139,7 +212,11 @@ impl ConfigReader<'_> {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<(), DomainError> {
-        match self.0.keys().find(|key| !allowed.contains(&key.as_str())) {
+        match self
+            .config
+            .keys()
+            .find(|key| !allowed.contains(&key.as_str()))
+        {
             Some(key) => Err(DomainError::invalid(
                 Self::field(key),
                 format!("is not a known key; allowed: {}", allowed.join(", ")),
@@ -149,7 +226,7 @@ impl ConfigReader<'_> {
     }
 
     fn text(&self, key: &str) -> Result<&str, DomainError> {
-        match self.0.get(key) {
+        match self.config.get(key) {
             Some(Value::String(text)) => Ok(text),
             Some(_) => Err(DomainError::invalid(Self::field(key), "must be a string")),
             None => Err(DomainError::invalid(Self::field(key), "is required")),
@@ -172,13 +249,34 @@ impl ConfigReader<'_> {
         }
     }
 
-    /// Numbers are read from their text so that neither strings nor JSON numbers pass through f64.
+    /// The exact text of a decimal field: a string as written, or a JSON integer. A JSON float
+    /// is refused in new input (see `Numbers::Exact`).
+    fn number_text(&self, key: &str, expected: &str) -> Result<Option<String>, DomainError> {
+        match self.config.get(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(Value::Number(number))
+                if number.is_i64() || number.is_u64() || self.numbers == Numbers::AsStored =>
+            {
+                Ok(Some(number.to_string()))
+            }
+            Some(Value::Number(_)) => Err(DomainError::invalid(
+                Self::field(key),
+                format!(
+                    "must be {expected} as a string such as \"1000.10\", or an integer: \
+                     a JSON number with a fraction or exponent is not exact"
+                ),
+            )),
+            Some(_) => Err(DomainError::invalid(
+                Self::field(key),
+                format!("must be {expected}"),
+            )),
+        }
+    }
+
     fn decimal(&self, key: &str) -> Result<Decimal, DomainError> {
-        let text = match self.0.get(key) {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Number(number)) => number.to_string(),
-            Some(_) => return Err(DomainError::invalid(Self::field(key), "must be a number")),
-            None => return Err(DomainError::invalid(Self::field(key), "is required")),
+        let Some(text) = self.number_text(key, "a number")? else {
+            return Err(DomainError::invalid(Self::field(key), "is required"));
         };
         Decimal::from_str(&text)
             .or_else(|_| Decimal::from_scientific(&text))
@@ -186,28 +284,23 @@ impl ConfigReader<'_> {
     }
 
     fn optional_amount(&self, key: &str) -> Result<Option<Amount>, DomainError> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Amount::parse_str(text, &Self::field(key)).map(Some),
-            Some(Value::Number(number)) => {
-                Amount::parse_str(&number.to_string(), &Self::field(key)).map(Some)
-            }
-            Some(_) => Err(DomainError::invalid(
-                Self::field(key),
-                "must be a decimal string",
-            )),
+        if self.config.get(key).is_some_and(Value::is_null) {
+            return Ok(None);
         }
+        self.number_text(key, "a decimal string")?
+            .map(|text| Amount::parse_str(&text, &Self::field(key)))
+            .transpose()
     }
 
     fn positive_days(&self, key: &str) -> Result<u32, DomainError> {
-        match self.0.get(key).and_then(Value::as_u64) {
+        match self.config.get(key).and_then(Value::as_u64) {
             Some(days) if days > 0 => u32::try_from(days)
                 .map_err(|_| DomainError::invalid(Self::field(key), "is too large")),
             Some(_) => Err(DomainError::invalid(
                 Self::field(key),
                 "must be greater than 0",
             )),
-            None if self.0.contains_key(key) => Err(DomainError::invalid(
+            None if self.config.contains_key(key) => Err(DomainError::invalid(
                 Self::field(key),
                 "must be a whole number greater than 0",
             )),
@@ -221,11 +314,80 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(code: TemplateCode, config: Value) -> Result<TemplateConfig, DomainError> {
+    fn object(config: Value) -> Map<String, Value> {
         let Value::Object(map) = config else {
             panic!("test configs are objects")
         };
-        TemplateConfig::parse(code, Region::Us, &map)
+        map
+    }
+
+    fn parse(code: TemplateCode, config: Value) -> Result<TemplateConfig, DomainError> {
+        TemplateConfig::parse(code, Region::Us, object(config))
+    }
+
+    fn refused_field(result: Result<TemplateConfig, DomainError>) -> Option<String> {
+        match result {
+            Err(DomainError::InvalidInput { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn config_amounts_are_exact_or_refused() {
+        let escrow = |min: Value| {
+            parse(
+                TemplateCode::ConstrEscrow,
+                json!({"currency": "USD", "region": "US", "minAmount": min}),
+            )
+        };
+        assert_eq!(
+            refused_field(escrow(json!(1000.1))),
+            Some("input.config.minAmount".to_owned())
+        );
+        assert_eq!(
+            refused_field(escrow(json!(1e3))),
+            Some("input.config.minAmount".to_owned())
+        );
+        assert_eq!(
+            refused_field(escrow(json!(" 1000.10"))),
+            Some("input.config.minAmount".to_owned())
+        );
+        let exact = escrow(json!("1000.123456789")).map(|c| c.amount_bounds());
+        assert!(exact.is_err(), "nine places are more than an amount holds");
+        let kept = escrow(json!("999999999999999.99999999")).expect("a string is exact");
+        assert_eq!(
+            kept.amount_bounds().0.map(|a| a.to_string()).as_deref(),
+            Some("999999999999999.99999999")
+        );
+        assert_eq!(
+            kept.document().get("minAmount"),
+            Some(&json!("999999999999999.99999999")),
+            "the document is kept as written"
+        );
+        let integer = escrow(json!(1000)).expect("an integer is exact");
+        assert_eq!(
+            integer.amount_bounds().0.map(|a| a.to_string()).as_deref(),
+            Some("1000.00")
+        );
+        let percentage = parse(
+            TemplateCode::ConstrRetainage,
+            json!({"currency": "EUR", "retainagePercentage": 2.5}),
+        );
+        assert_eq!(
+            refused_field(percentage),
+            Some("input.config.retainagePercentage".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_stored_config_reads_back_as_first_accepted() {
+        let stored = object(json!({"currency": "USD", "region": "US", "minAmount": 1000.1}));
+        let restored = TemplateConfig::restore(TemplateCode::ConstrEscrow, Region::Us, stored)
+            .expect("floats were accepted before input refused them");
+        assert_eq!(
+            restored.amount_bounds().0.map(|a| a.to_string()).as_deref(),
+            Some("1000.10")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::context::{request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input};
 use super::scalars::{DecimalText, Json, NOT_A_DECIMAL, parse_id};
 use super::types::*;
-use crate::domain::{Amount, DomainError};
+use crate::domain::{Amount, BoundedText, Currency, DomainError, Reason};
 use crate::service;
 use async_graphql::{Context, ID, InputObject, Object};
 
@@ -20,6 +20,15 @@ fn amount(value: &DecimalText, field: &str) -> GqlResult<Amount> {
         DomainError::InvalidInput { field, message } => bad_input(&field, &message),
         other => bad_input(field, &other.to_string()),
     })
+}
+
+/// Bounded text (a name, label or reference) naming `field` when it breaks the limits.
+fn text(value: String, field: &str) -> GqlResult<BoundedText> {
+    BoundedText::parse(value, field).gql()
+}
+
+fn optional_text(value: Option<String>, field: &str) -> GqlResult<Option<BoundedText>> {
+    value.map(|value| text(value, field)).transpose()
 }
 
 fn optional_id<T: From<uuid::Uuid>>(id: Option<&ID>, field: &str) -> GqlResult<Option<T>> {
@@ -138,7 +147,7 @@ impl MutationRoot {
         input: CreateInstitutionInput,
     ) -> GqlResult<InstitutionNode> {
         let request = service::CreateInstitutionInput {
-            name: input.name,
+            name: text(input.name, "input.name")?,
             regions: input.regions.into_iter().map(Into::into).collect(),
             verticals: input
                 .verticals
@@ -159,7 +168,7 @@ impl MutationRoot {
     ) -> GqlResult<CreatedApiKeyNode> {
         let request = service::CreateApiKeyInput {
             institution_id: parse_id(&input.institution_id, "input.institutionId")?,
-            label: input.label,
+            label: text(input.label, "input.label")?,
             role: input.role.into(),
         };
         let created = services(ctx)?
@@ -188,7 +197,7 @@ impl MutationRoot {
         let request = service::CreateTemplateInput {
             institution_id: optional_id(input.institution_id.as_ref(), "input.institutionId")?,
             code: input.code.into(),
-            name: input.name,
+            name: text(input.name, "input.name")?,
             vertical: input.vertical.into(),
             region: input.region.into(),
             config: input.config.0,
@@ -209,7 +218,7 @@ impl MutationRoot {
         let request = service::CreateAssetInput {
             institution_id: optional_id(input.institution_id.as_ref(), "input.institutionId")?,
             template_id: parse_id(&input.template_id, "input.templateId")?,
-            label: input.label,
+            label: text(input.label, "input.label")?,
             metadata: input.metadata.map(|json| json.0),
         };
         let created = services(ctx)?
@@ -228,11 +237,12 @@ impl MutationRoot {
         let request = service::CreatePositionInput {
             institution_id: optional_id(input.institution_id.as_ref(), "input.institutionId")?,
             asset_id: parse_id(&input.asset_id, "input.assetId")?,
-            holder_reference: input.holder_reference,
-            currency: input.currency,
+            // Evaluated in this order, so errors come in the order they always have.
             amount: amount(&input.amount, "input.amount")?,
-            external_reference: input.external_reference,
-            idempotency_key: input.idempotency_key,
+            holder_reference: text(input.holder_reference, "input.holderReference")?,
+            currency: Currency::parse(&input.currency, "input.currency").gql()?,
+            external_reference: optional_text(input.external_reference, "input.externalReference")?,
+            idempotency_key: optional_text(input.idempotency_key, "input.idempotencyKey")?,
         };
         let written = services(ctx)?
             .create_position(request_context(ctx)?, request)
@@ -250,15 +260,19 @@ impl MutationRoot {
         let request = service::TransitionPositionInput {
             position_id: parse_id(&input.position_id, "input.positionId")?,
             to_state: input.to_state.into(),
-            reason: input.reason,
-            metadata: input.metadata.map(|json| json.0),
             release_amount: input
                 .release_amount
                 .as_ref()
                 .map(|value| amount(value, "input.releaseAmount"))
                 .transpose()?,
+            reason: input
+                .reason
+                .map(|reason| Reason::parse(reason, "input.reason"))
+                .transpose()
+                .gql()?,
+            metadata: input.metadata.map(|json| json.0),
             expected_version: input.expected_version,
-            idempotency_key: input.idempotency_key,
+            idempotency_key: optional_text(input.idempotency_key, "input.idempotencyKey")?,
         };
         let written = services(ctx)?
             .transition_position(request_context(ctx)?, request)
@@ -287,7 +301,19 @@ impl MutationRoot {
                 .as_ref()
                 .map(|value| amount(value, "input.position.maxAmount"))
                 .transpose()?,
-            allowed_currencies: rules.allowed_currencies,
+            allowed_currencies: rules
+                .allowed_currencies
+                .map(|codes| {
+                    codes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, code)| {
+                            Currency::parse(code, &format!("input.position.allowedCurrencies[{i}]"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+                .gql()?,
         };
         let stored = services(ctx)?
             .upsert_policy(request_context(ctx)?, request)

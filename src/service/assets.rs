@@ -5,7 +5,7 @@ use super::audit::{AuditSubject, audit_event};
 use super::error::{ServiceError, ServiceResult};
 use super::viewer::RequestContext;
 use crate::domain::model::{self, Asset, AuditOutcome, JsonObject};
-use crate::domain::{AssetId, InstitutionId, TemplateId, limits};
+use crate::domain::{AssetId, BoundedText, InstitutionId, TemplateId, limits};
 use crate::ports::Scope;
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 pub struct CreateAssetInput {
     pub institution_id: Option<InstitutionId>,
     pub template_id: TemplateId,
-    pub label: String,
+    pub label: BoundedText,
     pub metadata: Option<Value>,
 }
 
@@ -38,7 +38,7 @@ impl Services {
             Ok(institution) => institution,
             Err(error) => return Err(self.refuse(ctx, subject(), error).await),
         };
-        let label = limits::bounded_text(&input.label, "input.label")?;
+        let label = input.label;
         let metadata = input
             .metadata
             .map(|metadata| limits::json_object(metadata, "input.metadata"))
@@ -61,7 +61,7 @@ impl Services {
             updated_at: now,
         };
         let mut payload = JsonObject::new();
-        payload.insert("label".into(), asset.label.clone().into());
+        payload.insert("label".into(), asset.label.as_str().into());
         let audit = audit_event(ctx, subject(), AuditOutcome::Success, payload);
         self.store.create_asset(&asset, &audit).await?;
         Ok(asset)

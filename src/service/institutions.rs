@@ -5,11 +5,11 @@ use super::audit::{AuditSubject, audit_event};
 use super::error::ServiceResult;
 use super::viewer::RequestContext;
 use crate::domain::model::{self, AuditOutcome, Institution, JsonObject};
-use crate::domain::{DomainError, InstitutionId, Region, Vertical, limits};
+use crate::domain::{BoundedText, DomainError, InstitutionId, Region, Vertical};
 
 #[derive(Clone, Debug)]
 pub struct CreateInstitutionInput {
-    pub name: String,
+    pub name: BoundedText,
     pub regions: Vec<Region>,
     pub verticals: Option<Vec<Vertical>>,
 }
@@ -33,7 +33,7 @@ impl Services {
         if let Err(error) = ctx.viewer.require_root("createInstitution") {
             return Err(self.refuse(ctx, subject(), error).await);
         }
-        let name = limits::bounded_text(&input.name, "input.name")?;
+        let name = input.name;
         let regions = dedup(input.regions);
         if regions.is_empty() {
             return Err(
@@ -50,7 +50,7 @@ impl Services {
             updated_at: now,
         };
         let mut payload = JsonObject::new();
-        payload.insert("name".into(), institution.name.clone().into());
+        payload.insert("name".into(), institution.name.as_str().into());
         let audit = audit_event(ctx, subject(), AuditOutcome::Success, payload);
         self.store.create_institution(&institution, &audit).await?;
         Ok(institution)

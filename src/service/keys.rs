@@ -6,12 +6,12 @@ use super::auth::{ApiKeyToken, hash_token};
 use super::error::{ServiceError, ServiceResult};
 use super::viewer::RequestContext;
 use crate::domain::model::{self, ApiKey, AuditOutcome, JsonObject};
-use crate::domain::{ApiKeyId, ApiKeyRole, InstitutionId, limits};
+use crate::domain::{ApiKeyId, ApiKeyRole, BoundedText, InstitutionId};
 
 #[derive(Clone, Debug)]
 pub struct CreateApiKeyInput {
     pub institution_id: InstitutionId,
-    pub label: String,
+    pub label: BoundedText,
     pub role: ApiKeyRole,
 }
 
@@ -43,7 +43,7 @@ impl Services {
             Ok(institution) => institution,
             Err(error) => return Err(self.refuse(ctx, subject(), error).await),
         };
-        let label = limits::bounded_text(&input.label, "input.label")?;
+        let label = input.label;
         let token = ApiKeyToken::generate();
         let api_key = ApiKey {
             id,
@@ -55,7 +55,7 @@ impl Services {
             revoked_at: None,
         };
         let mut payload = JsonObject::new();
-        payload.insert("label".into(), api_key.label.clone().into());
+        payload.insert("label".into(), api_key.label.as_str().into());
         payload.insert("role".into(), api_key.role.as_str().into());
         let audit = audit_event(ctx, subject(), AuditOutcome::Success, payload);
         self.store.create_api_key(&api_key, &audit).await?;

@@ -14,7 +14,7 @@ pub struct UpsertPolicyInput {
     pub region: Region,
     pub min_amount: Option<Amount>,
     pub max_amount: Option<Amount>,
-    pub allowed_currencies: Option<Vec<String>>,
+    pub allowed_currencies: Option<Vec<Currency>>,
 }
 
 impl Services {
@@ -37,19 +37,8 @@ impl Services {
             Ok(institution) => institution,
             Err(error) => return Err(self.refuse(ctx, subject(), error).await),
         };
-        let allowed_currencies = input
-            .allowed_currencies
-            .map(|codes| {
-                codes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, code)| {
-                        Currency::parse(code, &format!("input.position.allowedCurrencies[{i}]"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let rules = PositionRules::new(input.min_amount, input.max_amount, allowed_currencies)?;
+        let rules =
+            PositionRules::new(input.min_amount, input.max_amount, input.allowed_currencies)?;
         let institution_known = self
             .store
             .institutions_by_ids(ctx.viewer.scope(), &[institution_id])

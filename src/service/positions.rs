@@ -10,10 +10,9 @@ use crate::domain::model::{
     self, AuditOutcome, IdempotentOperation, JsonObject, LedgerEvent, Position, PositionEvent,
 };
 use crate::domain::policy::check_new_position;
-use crate::domain::template_config::TemplateConfig;
 use crate::domain::{
-    Amount, AssetId, Currency, EventId, InstitutionId, LedgerEventKind, PositionId, PositionState,
-    limits,
+    Amount, AssetId, BoundedText, Currency, EventId, InstitutionId, LedgerEventKind, PositionId,
+    PositionState, Reason, ReleasedAmount, limits,
 };
 use crate::ports::{IdempotencyClaim, PositionCreation, PositionTransition, Scope, WriteOutcome};
 use serde_json::{Value, json};
@@ -22,22 +21,22 @@ use serde_json::{Value, json};
 pub struct CreatePositionInput {
     pub institution_id: Option<InstitutionId>,
     pub asset_id: AssetId,
-    pub holder_reference: String,
-    pub currency: String,
+    pub holder_reference: BoundedText,
+    pub currency: Currency,
     pub amount: Amount,
-    pub external_reference: Option<String>,
-    pub idempotency_key: Option<String>,
+    pub external_reference: Option<BoundedText>,
+    pub idempotency_key: Option<BoundedText>,
 }
 
 #[derive(Clone, Debug)]
 pub struct TransitionPositionInput {
     pub position_id: PositionId,
     pub to_state: PositionState,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub metadata: Option<Value>,
     pub release_amount: Option<Amount>,
     pub expected_version: Option<i32>,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<BoundedText>,
 }
 
 /// What a write produced: `event` is `None` when an idempotent replay wrote nothing.
@@ -83,22 +82,16 @@ impl Services {
             Ok(institution) => institution,
             Err(error) => return Err(self.refuse(ctx, subject(), error).await),
         };
-        let holder_reference =
-            limits::bounded_text(&input.holder_reference, "input.holderReference")?;
-        let currency = Currency::parse(&input.currency, "input.currency")?;
-        let external_reference = input
-            .external_reference
-            .as_deref()
-            .map(|reference| limits::bounded_text(reference, "input.externalReference"))
-            .transpose()?;
-        let claim = match &input.idempotency_key {
+        let (holder_reference, currency, amount) =
+            (input.holder_reference, input.currency, input.amount);
+        let external_reference = input.external_reference;
+        let claim = match input.idempotency_key {
             Some(key) => {
-                let key = limits::bounded_text(key, "input.idempotencyKey")?;
                 let request = json!({
                     "assetId": input.asset_id,
                     "holderReference": holder_reference,
                     "currency": currency.as_str(),
-                    "amount": input.amount.to_string(),
+                    "amount": amount.to_string(),
                     "externalReference": external_reference,
                 });
                 let claim = IdempotencyClaim {
@@ -129,16 +122,15 @@ impl Services {
             .into_iter()
             .next()
             .ok_or(ServiceError::NotFound("asset template"))?;
-        let config = TemplateConfig::parse(template.code, template.region, &template.config)?;
         let policy = self
             .store
             .policy_for(scope, institution_id, template.region)
             .await?;
         check_new_position(
-            &config,
+            &template.config,
             policy.as_ref().map(|p| &p.rules),
             currency,
-            input.amount,
+            amount,
         )?;
 
         let now = model::now();
@@ -148,8 +140,8 @@ impl Services {
             asset_id: asset.id,
             holder_reference,
             currency,
-            amount: input.amount.value(),
-            released_amount: crate::domain::money::canonical(rust_decimal::Decimal::ZERO),
+            amount,
+            released_amount: ReleasedAmount::zero(),
             state: PositionState::Created,
             version: 1,
             external_reference,
@@ -209,20 +201,12 @@ impl Services {
         if let Err(error) = ctx.viewer.require_writer() {
             return Err(self.refuse(ctx, subject(), error).await);
         }
-        let reason = input
-            .reason
-            .as_deref()
-            .map(|reason| limits::reason(reason, "input.reason"))
-            .transpose()?;
+        let reason = input.reason;
         let metadata = input
             .metadata
             .map(|metadata| limits::json_object(metadata, "input.metadata"))
             .transpose()?;
-        let idempotency_key = input
-            .idempotency_key
-            .as_deref()
-            .map(|key| limits::bounded_text(key, "input.idempotencyKey"))
-            .transpose()?;
+        let idempotency_key = input.idempotency_key;
 
         let current = self
             .store
@@ -266,13 +250,13 @@ impl Services {
             input.to_state,
             current.amount,
             current.released_amount,
-            input.release_amount.map(Amount::value),
+            input.release_amount,
         )?;
 
         let now = model::now();
         let mut position = current.clone();
         position.state = effect.to;
-        position.released_amount = crate::domain::money::canonical(effect.released_amount);
+        position.released_amount = effect.released_amount;
         position.version = current.version + 1;
         position.updated_at = now;
         let event = PositionEvent {
@@ -285,7 +269,7 @@ impl Services {
             to_state: effect.to,
             reason,
             metadata,
-            release_amount: effect.release_amount.map(crate::domain::money::canonical),
+            release_amount: effect.release_amount,
             version: position.version,
             at: now,
         };
@@ -325,21 +309,13 @@ impl Services {
         institution: InstitutionId,
         claim: &IdempotencyClaim,
     ) -> ServiceResult<Option<PositionWrite>> {
-        match self.store.find_idempotency(institution, &claim.key).await? {
-            None => Ok(None),
-            Some(record)
-                if record.operation == claim.operation
-                    && record.request_hash == claim.request_hash =>
-            {
-                Ok(Some(PositionWrite {
-                    position: record.response,
-                    event: None,
-                }))
-            }
-            Some(_) => Err(ServiceError::Conflict(
-                "idempotencyKey was already used with a different request".into(),
-            )),
-        }
+        let Some(record) = self.store.find_idempotency(institution, &claim.key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PositionWrite {
+            position: claim.replay(&record)?,
+            event: None,
+        }))
     }
 }
 
@@ -347,14 +323,11 @@ fn ledger_event(
     position: &Position,
     kind: LedgerEventKind,
     previous_state: Option<PositionState>,
-    release_amount: Option<rust_decimal::Decimal>,
+    release_amount: Option<Amount>,
 ) -> LedgerEvent {
     let mut payload = position_payload(position);
     if let Some(release) = release_amount {
-        payload.insert(
-            "releaseAmount".into(),
-            crate::domain::money::canonical(release).to_string().into(),
-        );
+        payload.insert("releaseAmount".into(), release.to_string().into());
     }
     LedgerEvent {
         id: EventId::new(),
@@ -382,7 +355,7 @@ fn position_payload(position: &Position) -> JsonObject {
     payload.insert("version".into(), position.version.into());
     payload.insert(
         "holderReference".into(),
-        position.holder_reference.clone().into(),
+        position.holder_reference.as_str().into(),
     );
     payload
 }

@@ -7,7 +7,7 @@ use super::viewer::RequestContext;
 use crate::domain::model::{self, AssetTemplate, AuditOutcome, JsonObject};
 use crate::domain::template_config::TemplateConfig;
 use crate::domain::{
-    DomainError, InstitutionId, Region, TemplateCode, TemplateId, Vertical, limits,
+    BoundedText, DomainError, InstitutionId, Region, TemplateCode, TemplateId, Vertical, limits,
 };
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ use serde_json::Value;
 pub struct CreateTemplateInput {
     pub institution_id: Option<InstitutionId>,
     pub code: TemplateCode,
-    pub name: String,
+    pub name: BoundedText,
     pub vertical: Vertical,
     pub region: Region,
     pub config: Value,
@@ -42,7 +42,7 @@ impl Services {
             Ok(institution) => institution,
             Err(error) => return Err(self.refuse(ctx, subject(), error).await),
         };
-        let name = limits::bounded_text(&input.name, "input.name")?;
+        let name = input.name;
         let config = limits::json_object(input.config, "input.config")?;
         if input.code.vertical() != input.vertical {
             return Err(DomainError::invalid(
@@ -79,7 +79,9 @@ impl Services {
             )
             .into());
         }
-        TemplateConfig::parse(input.code, input.region, &config)?;
+        // Parsed here, after the checks that need the store, so errors keep their order; the
+        // template then carries the parsed rules and position creation reads them from it.
+        let config = TemplateConfig::parse(input.code, input.region, config)?;
         let now = model::now();
         let template = AssetTemplate {
             id,

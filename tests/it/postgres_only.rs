@@ -10,7 +10,7 @@ use escrowgrid::domain::policy::PositionRules;
 use escrowgrid::domain::{Amount, InstitutionId, PositionState, Region};
 use escrowgrid::ports::{
     EventFilter, InstitutionRepository, PageRequest, PositionEventLog, PositionFilter,
-    PositionParent, RepoError, Scope, StoreHealth, TemplateFilter, WriteOutcome,
+    PositionParent, RepoError, Scope, StoreHealth, TemplateFilter, UniqueRule, WriteOutcome,
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -46,9 +46,7 @@ async fn transition_failing_after_its_update_leaves_no_trace() {
 
     assert_eq!(
         result,
-        Err(RepoError::Duplicate {
-            constraint: "position_events_position_version_key".into()
-        })
+        Err(RepoError::Duplicate(UniqueRule::PositionEventVersion))
     );
     assert_eq!(Footprint::of(&db, funded.id).await, before);
 }
@@ -69,12 +67,7 @@ async fn creation_with_a_claimed_key_failing_midway_releases_the_key() {
 
     let result = db.create_position(again).await;
 
-    assert_eq!(
-        result,
-        Err(RepoError::Duplicate {
-            constraint: "positions_pkey".into()
-        })
-    );
+    assert_eq!(result, Err(RepoError::Duplicate(UniqueRule::PositionId)));
     assert_eq!(db.find_idempotency(tenant.id(), "k-1").await, Ok(None));
 }
 

@@ -5,7 +5,7 @@ use crate::domain::model::{ApiKey, AuditEvent, Policy, Timestamp};
 use crate::domain::{ApiKeyId, InstitutionId, Region};
 use crate::ports::{
     ApiKeyRepository, AuditFilter, AuditRepository, BusMessage, Page, PageRequest,
-    PolicyRepository, RepoResult, Scope,
+    PolicyRepository, RepoResult, Scope, UniqueRule,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -72,10 +72,10 @@ impl ApiKeyRepository for MemoryStore {
             return Err(not_found("institution"));
         }
         if state.api_keys.contains_key(&key.id) {
-            return Err(duplicate("api_keys_pkey"));
+            return Err(duplicate(UniqueRule::ApiKeyId));
         }
         if state.key_hashes.contains_key(&key.key_hash) {
-            return Err(duplicate("api_keys_key_hash_key"));
+            return Err(duplicate(UniqueRule::ApiKeyHash));
         }
         state.check_new_audit(audit)?;
         state.key_hashes.insert(key.key_hash.clone(), key.id);
@@ -153,7 +153,7 @@ impl PolicyRepository for MemoryStore {
             },
             None => {
                 if state.policies.values().any(|p| p.id == policy.id) {
-                    return Err(duplicate("policies_pkey"));
+                    return Err(duplicate(UniqueRule::PolicyId));
                 }
                 policy.clone()
             }

@@ -8,7 +8,7 @@ use crate::domain::model::{Asset, AssetTemplate, AuditEvent, Institution};
 use crate::domain::{AssetId, InstitutionId, TemplateId};
 use crate::ports::{
     AssetFilter, AssetParent, AssetRepository, InstitutionRepository, Page, PageRequest,
-    RepoResult, Scope, TemplateFilter, TemplateRepository,
+    RepoResult, Scope, TemplateFilter, TemplateRepository, UniqueRule,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ impl InstitutionRepository for MemoryStore {
     ) -> RepoResult<()> {
         let mut state = self.write()?;
         if state.institutions.contains_key(&institution.id) {
-            return Err(duplicate("institutions_pkey"));
+            return Err(duplicate(UniqueRule::InstitutionId));
         }
         state.check_new_audit(audit)?;
         state
@@ -105,7 +105,7 @@ impl TemplateRepository for MemoryStore {
             return Err(not_found("institution"));
         }
         if state.templates.contains_key(&template.id) {
-            return Err(duplicate("asset_templates_pkey"));
+            return Err(duplicate(UniqueRule::TemplateId));
         }
         state.check_new_audit(audit)?;
         state.templates.insert(template.id, template.clone());
@@ -178,7 +178,7 @@ impl AssetRepository for MemoryStore {
             return Err(not_found("template"));
         }
         if state.assets.contains_key(&asset.id) {
-            return Err(duplicate("assets_pkey"));
+            return Err(duplicate(UniqueRule::AssetId));
         }
         state.check_new_audit(audit)?;
         state.assets.insert(asset.id, asset.clone());

@@ -18,7 +18,7 @@ use crate::domain::model::{
 use crate::domain::{
     ApiKeyId, AssetId, AuditEventId, EventId, InstitutionId, PositionId, Region, TemplateId,
 };
-use crate::ports::{Page, PageRequest, RepoError, RepoResult, Scope, StoreHealth};
+use crate::ports::{Page, PageRequest, RepoError, RepoResult, Scope, StoreHealth, UniqueRule};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
@@ -99,16 +99,14 @@ fn not_found(entity: &'static str) -> RepoError {
     RepoError::NotFound { entity }
 }
 
-fn duplicate(constraint: &str) -> RepoError {
-    RepoError::Duplicate {
-        constraint: constraint.to_owned(),
-    }
+fn duplicate(rule: UniqueRule) -> RepoError {
+    RepoError::Duplicate(rule)
 }
 
 impl State {
     fn check_new_audit(&self, audit: &AuditEvent) -> RepoResult<()> {
         if self.audit.contains_key(&audit.id) {
-            return Err(duplicate("audit_events_pkey"));
+            return Err(duplicate(UniqueRule::AuditEventId));
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use crate::domain::{InstitutionId, PositionId};
 use crate::ports::{
     IdempotencyClaim, LedgerFilter, LedgerRepository, Page, PageRequest, PositionCreation,
     PositionFilter, PositionParent, PositionRepository, PositionTransition, RepoError, RepoResult,
-    Scope, WriteOutcome,
+    Scope, UniqueRule, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -27,7 +27,10 @@ fn positions<'a>(
         scope.permits(p.institution_id)
             && eq_or_any(filter.institution_id.as_ref(), &p.institution_id)
             && eq_or_any(filter.asset_id.as_ref(), &p.asset_id)
-            && eq_or_any(filter.holder_reference.as_ref(), &p.holder_reference)
+            && filter
+                .holder_reference
+                .as_deref()
+                .is_none_or(|wanted| wanted == p.holder_reference.as_str())
             && one_of(filter.states.as_ref(), &p.state)
             && eq_or_any(filter.currency.as_ref(), &p.currency)
     })
@@ -74,36 +77,25 @@ impl State {
         let Some(claim) = claim else {
             return Ok(None);
         };
-        let Some(record) = self.idempotency.get(&(institution, claim.key.clone())) else {
+        let Some(record) = self.idempotency.get(&(institution, claim.key.to_string())) else {
             return Ok(None);
         };
-        if record.operation == claim.operation && record.request_hash == claim.request_hash {
-            Ok(Some(WriteOutcome::Replayed {
-                position: record.response.clone(),
-            }))
-        } else {
-            Err(RepoError::Conflict {
-                message: format!(
-                    "idempotency key {:?} was already used for a different {} request",
-                    claim.key,
-                    record.operation.as_str()
-                ),
-            })
-        }
+        let position = claim.replay(record)?;
+        Ok(Some(WriteOutcome::Replayed { position }))
     }
 
-    /// The unique constraints a step's rows must pass, checked before anything is written.
+    /// The uniqueness rules a step's rows must pass, checked before anything is written.
     fn check_step(&self, step: &Step) -> RepoResult<()> {
         let event = &step.event;
         if self.event_ids.contains(&event.id) {
-            return Err(duplicate("position_events_pkey"));
+            return Err(duplicate(UniqueRule::PositionEventId));
         }
         let history = self.events.get(&event.position_id);
         if history.is_some_and(|h| h.iter().any(|e| e.version == event.version)) {
-            return Err(duplicate("position_events_position_version_key"));
+            return Err(duplicate(UniqueRule::PositionEventVersion));
         }
         if self.ledger.contains_key(&step.ledger.id) {
-            return Err(duplicate("ledger_events_pkey"));
+            return Err(duplicate(UniqueRule::LedgerEventId));
         }
         self.check_new_audit(&step.audit)
     }
@@ -136,7 +128,7 @@ impl State {
                 created_at: model::now(),
             };
             self.idempotency
-                .insert((position.institution_id, claim.key), record);
+                .insert((position.institution_id, claim.key.to_string()), record);
         }
         self.positions.insert(position.id, position.clone());
         WriteOutcome::Applied { position, event }
@@ -167,7 +159,7 @@ impl PositionRepository for MemoryStore {
             return Err(not_found("asset"));
         }
         if state.positions.contains_key(&position.id) {
-            return Err(duplicate("positions_pkey"));
+            return Err(duplicate(UniqueRule::PositionId));
         }
         let step = Step {
             event,

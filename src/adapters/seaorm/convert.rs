@@ -5,9 +5,9 @@ use crate::domain::model::{
     ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, IdempotencyRecord, IdempotentOperation,
     Institution, JsonObject, LedgerEvent, Policy, Position, PositionEvent,
 };
-use crate::domain::money::canonical;
 use crate::domain::policy::PositionRules;
-use crate::domain::{Amount, Currency};
+use crate::domain::template_config::TemplateConfig;
+use crate::domain::{Amount, BoundedText, Currency, Reason, ReleasedAmount};
 use crate::ports::{RepoError, RepoResult};
 use entity::{
     api_key, asset, asset_template, audit_event, idempotency_record, institution, ledger_event,
@@ -56,14 +56,23 @@ fn currency(table: &str, text: &str) -> RepoResult<Currency> {
     Currency::parse(text, "currency").map_err(|e| corrupt(table, "currency", e))
 }
 
+/// NUMERIC(32,8) pads to 8 places; parsing restores the domain's canonical spelling.
 fn amount(table: &str, column: &str, value: Decimal) -> RepoResult<Amount> {
     Amount::parse(value, column).map_err(|e| corrupt(table, column, e))
+}
+
+fn released(table: &str, column: &str, value: Decimal) -> RepoResult<ReleasedAmount> {
+    ReleasedAmount::parse(value, column).map_err(|e| corrupt(table, column, e))
+}
+
+fn text(table: &str, column: &str, value: String) -> RepoResult<BoundedText> {
+    BoundedText::parse(value, column).map_err(|e| corrupt(table, column, e))
 }
 
 pub(crate) fn institution(model: institution::Model) -> RepoResult<Institution> {
     Ok(Institution {
         id: model.id.into(),
-        name: model.name,
+        name: text("institutions", "name", model.name)?,
         regions: from_json("institutions", "regions", model.regions)?,
         verticals: from_json("institutions", "verticals", model.verticals)?,
         created_at: model.created_at,
@@ -74,7 +83,7 @@ pub(crate) fn institution(model: institution::Model) -> RepoResult<Institution> 
 pub(crate) fn institution_model(record: &Institution) -> institution::ActiveModel {
     institution::ActiveModel {
         id: Set(record.id.0),
-        name: Set(record.name.clone()),
+        name: Set(record.name.to_string()),
         regions: Set(Value::from(
             record
                 .regions
@@ -96,14 +105,18 @@ pub(crate) fn institution_model(record: &Institution) -> institution::ActiveMode
 
 pub(crate) fn template(model: asset_template::Model) -> RepoResult<AssetTemplate> {
     const T: &str = "asset_templates";
+    let code = parse(T, "code", &model.code)?;
+    let region = parse(T, "region", &model.region)?;
+    let config = TemplateConfig::restore(code, region, object(T, "config", model.config)?)
+        .map_err(|e| corrupt(T, "config", e))?;
     Ok(AssetTemplate {
         id: model.id.into(),
         institution_id: model.institution_id.into(),
-        code: parse(T, "code", &model.code)?,
-        name: model.name,
+        code,
+        name: text(T, "name", model.name)?,
         vertical: parse(T, "vertical", &model.vertical)?,
-        region: parse(T, "region", &model.region)?,
-        config: object(T, "config", model.config)?,
+        region,
+        config,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -114,10 +127,10 @@ pub(crate) fn template_model(record: &AssetTemplate) -> asset_template::ActiveMo
         id: Set(record.id.0),
         institution_id: Set(record.institution_id.0),
         code: Set(record.code.as_str().to_owned()),
-        name: Set(record.name.clone()),
+        name: Set(record.name.to_string()),
         vertical: Set(record.vertical.as_str().to_owned()),
         region: Set(record.region.as_str().to_owned()),
-        config: Set(Value::Object(record.config.clone())),
+        config: Set(Value::Object(record.config.document().clone())),
         created_at: Set(record.created_at),
         updated_at: Set(record.updated_at),
     }
@@ -128,7 +141,7 @@ pub(crate) fn asset(model: asset::Model) -> RepoResult<Asset> {
         id: model.id.into(),
         institution_id: model.institution_id.into(),
         template_id: model.template_id.into(),
-        label: model.label,
+        label: text("assets", "label", model.label)?,
         metadata: model
             .metadata
             .map(|value| object("assets", "metadata", value))
@@ -144,14 +157,16 @@ pub(crate) fn position(model: position::Model) -> RepoResult<Position> {
         id: model.id.into(),
         institution_id: model.institution_id.into(),
         asset_id: model.asset_id.into(),
-        holder_reference: model.holder_reference,
+        holder_reference: text(T, "holder_reference", model.holder_reference)?,
         currency: currency(T, &model.currency)?,
-        // NUMERIC(32,8) pads to 8 places; the domain's spelling is the canonical one.
-        amount: canonical(model.amount),
-        released_amount: canonical(model.released_amount),
+        amount: amount(T, "amount", model.amount)?,
+        released_amount: released(T, "released_amount", model.released_amount)?,
         state: parse(T, "state", &model.state)?,
         version: model.version,
-        external_reference: model.external_reference,
+        external_reference: model
+            .external_reference
+            .map(|reference| text(T, "external_reference", reference))
+            .transpose()?,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -167,12 +182,18 @@ pub(crate) fn position_event(model: position_event::Model) -> RepoResult<Positio
         asset_id: model.asset_id.into(),
         from_state: parse_opt(T, "from_state", model.from_state.as_deref())?,
         to_state: parse(T, "to_state", &model.to_state)?,
-        reason: model.reason,
+        reason: model
+            .reason
+            .map(|reason| Reason::parse(reason, "reason").map_err(|e| corrupt(T, "reason", e)))
+            .transpose()?,
         metadata: model
             .metadata
             .map(|value| object(T, "metadata", value))
             .transpose()?,
-        release_amount: model.release_amount.map(canonical),
+        release_amount: model
+            .release_amount
+            .map(|value| amount(T, "release_amount", value))
+            .transpose()?,
         version: model.version,
         at: model.at,
     })
@@ -189,9 +210,9 @@ pub(crate) fn position_event_model(record: &PositionEvent) -> position_event::Ac
         asset_id: Set(record.asset_id.0),
         from_state: Set(record.from_state.map(|s| s.as_str().to_owned())),
         to_state: Set(record.to_state.as_str().to_owned()),
-        reason: Set(record.reason.clone()),
+        reason: Set(record.reason.clone().map(String::from)),
         metadata: Set(record.metadata.clone().map(Value::Object)),
-        release_amount: Set(record.release_amount),
+        release_amount: Set(record.release_amount.map(Amount::value)),
         version: Set(record.version),
         at: Set(record.at),
     }
@@ -262,7 +283,7 @@ pub(crate) fn api_key(model: api_key::Model) -> RepoResult<ApiKey> {
     Ok(ApiKey {
         id: model.id.into(),
         institution_id: model.institution_id.into(),
-        label: model.label,
+        label: text("api_keys", "label", model.label)?,
         role: parse("api_keys", "role", &model.role)?,
         key_hash: model.key_hash,
         created_at: model.created_at,
@@ -274,7 +295,7 @@ pub(crate) fn api_key_model(record: &ApiKey) -> api_key::ActiveModel {
     api_key::ActiveModel {
         id: Set(record.id.0),
         institution_id: Set(record.institution_id.0),
-        label: Set(record.label.clone()),
+        label: Set(record.label.to_string()),
         role: Set(record.role.as_str().to_owned()),
         key_hash: Set(record.key_hash.clone()),
         created_at: Set(record.created_at),
@@ -339,12 +360,11 @@ pub(crate) fn idempotency_record(
     model: idempotency_record::Model,
 ) -> RepoResult<IdempotencyRecord> {
     const T: &str = "idempotency_records";
-    let mut response: Position = from_json(T, "response", model.response)?;
-    response.amount = canonical(response.amount);
-    response.released_amount = canonical(response.released_amount);
+    // The domain's serde parses the amounts, which restores their canonical spelling.
+    let response: Position = from_json(T, "response", model.response)?;
     Ok(IdempotencyRecord {
         institution_id: model.institution_id.into(),
-        key: model.key,
+        key: text(T, "key", model.key)?,
         operation: operation(&model.operation)?,
         request_hash: model.request_hash,
         position_id: model.position_id.into(),
@@ -384,7 +404,7 @@ mod tests {
     fn institution_regions_round_trip_through_json() {
         let record = Institution {
             id: InstitutionId::new(),
-            name: "Bank".into(),
+            name: BoundedText::parse("Bank", "name").expect("valid"),
             regions: vec![Region::Us, Region::EuUk],
             verticals: vec![],
             created_at: Utc::now(),
@@ -393,7 +413,7 @@ mod tests {
         let active = institution_model(&record);
         let model = institution::Model {
             id: record.id.0,
-            name: record.name.clone(),
+            name: record.name.to_string(),
             regions: active.regions.clone().unwrap(),
             verticals: active.verticals.clone().unwrap(),
             created_at: record.created_at,

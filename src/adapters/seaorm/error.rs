@@ -1,7 +1,7 @@
 //! The one mapping from SeaORM/sqlx errors to the port's `RepoError`, so every query reports
 //! constraint violations, outages and bugs the same way.
 
-use crate::ports::RepoError;
+use crate::ports::{RepoError, UniqueRule};
 use sea_orm::sqlx;
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
@@ -21,6 +21,30 @@ const FOREIGN_KEYS: &[(&str, &str)] = &[
     ("idempotency_records_institution_id_fkey", "institution"),
 ];
 
+/// Every unique constraint of the schema and the port's rule it enforces. The port never sees
+/// these names: the service words a CONFLICT from the rule. An unknown name stays `Internal`,
+/// as for foreign keys.
+const UNIQUE_CONSTRAINTS: &[(&str, UniqueRule)] = &[
+    ("institutions_pkey", UniqueRule::InstitutionId),
+    ("asset_templates_pkey", UniqueRule::TemplateId),
+    ("assets_pkey", UniqueRule::AssetId),
+    ("positions_pkey", UniqueRule::PositionId),
+    ("position_events_pkey", UniqueRule::PositionEventId),
+    ("position_events_seq_key", UniqueRule::PositionEventSeq),
+    (
+        "position_events_position_version_key",
+        UniqueRule::PositionEventVersion,
+    ),
+    ("ledger_events_pkey", UniqueRule::LedgerEventId),
+    ("ledger_events_seq_key", UniqueRule::LedgerEventSeq),
+    ("audit_events_pkey", UniqueRule::AuditEventId),
+    ("api_keys_pkey", UniqueRule::ApiKeyId),
+    ("api_keys_key_hash_key", UniqueRule::ApiKeyHash),
+    ("policies_pkey", UniqueRule::PolicyId),
+    ("policies_institution_region_key", UniqueRule::PolicyRegion),
+    ("idempotency_records_pkey", UniqueRule::IdempotencyKey),
+];
+
 /// SQLSTATEs that mean "the server could not do it now" rather than "the request is wrong":
 /// statement timeout / cancel (57014), shutdown (57P01..57P03), too many connections (53300),
 /// and the whole connection-exception class (08).
@@ -34,7 +58,13 @@ pub(crate) fn map_db_err(err: DbErr) -> RepoError {
     if let Some(sql_err) = err.sql_err() {
         let constraint = constraint_name(&err, &sql_err);
         return match sql_err {
-            SqlErr::UniqueConstraintViolation(_) => RepoError::Duplicate { constraint },
+            SqlErr::UniqueConstraintViolation(_) => UNIQUE_CONSTRAINTS
+                .iter()
+                .find(|(name, _)| *name == constraint)
+                .map_or_else(
+                    || RepoError::Internal(format!("unexpected unique violation: {err}")),
+                    |(_, rule)| RepoError::Duplicate(*rule),
+                ),
             SqlErr::ForeignKeyConstraintViolation(_) => FOREIGN_KEYS
                 .iter()
                 .find(|(name, _)| *name == constraint)
@@ -106,6 +136,26 @@ mod tests {
     fn other_errors_are_internal() {
         let error = map_db_err(DbErr::Custom("boom".into()));
         assert!(matches!(error, RepoError::Internal(_)), "{error:?}");
+    }
+
+    /// The migration is the schema's one source; a unique constraint added there without a rule
+    /// here would surface as INTERNAL_SERVER_ERROR instead of CONFLICT.
+    #[test]
+    fn every_unique_constraint_of_the_schema_has_a_rule() {
+        let schema = include_str!("../../../migration/src/m20261128_000001_initial.rs");
+        let named: Vec<&str> = schema
+            .lines()
+            .filter(|line| line.contains("PRIMARY KEY") || line.contains(" UNIQUE "))
+            .filter_map(|line| line.trim().strip_prefix("CONSTRAINT "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        assert_eq!(named.len(), UNIQUE_CONSTRAINTS.len(), "{named:?}");
+        for name in named {
+            assert!(
+                UNIQUE_CONSTRAINTS.iter().any(|(known, _)| *known == name),
+                "{name} has no UniqueRule"
+            );
+        }
     }
 
     #[test]

@@ -2,20 +2,27 @@
 //!
 //! Reads apply the caller's `Scope` in SQL and batch child lists into one statement each;
 //! writes run in a single transaction with their audit row, so nothing is ever half written.
+//! One module per aggregate implements its port trait, as in the memory adapter; `convert`,
+//! `error`, `filters`, `select` and `window` are the SQL helpers they share.
 
+mod api_keys;
+mod assets;
+mod audit;
 mod convert;
 mod error;
 mod events;
 mod filters;
+mod institutions;
+mod ledger;
 mod listener;
-mod position_reads;
-mod reads;
-mod repos;
-mod unit_of_work;
+mod policies;
+mod positions;
+mod select;
+mod templates;
 mod window;
-mod writes;
 
-use crate::ports::{RepoError, RepoResult};
+use crate::ports::{RepoError, RepoResult, StoreHealth};
+use async_trait::async_trait;
 use error::map_db_err;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -265,8 +272,11 @@ impl PgStore {
     fn count_unseen(&self, statements: u64) {
         self.statements.fetch_add(statements, Ordering::Relaxed);
     }
+}
 
-    async fn ping_db(&self) -> RepoResult<()> {
+#[async_trait]
+impl StoreHealth for PgStore {
+    async fn ping(&self) -> RepoResult<()> {
         self.db
             .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT 1"))
             .await
@@ -274,7 +284,7 @@ impl PgStore {
             .map_err(|e| RepoError::Unavailable(e.to_string()))
     }
 
-    fn statement_count(&self) -> u64 {
+    fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
 }

@@ -59,12 +59,12 @@ impl PositionNode {
 
     /// The claim's total amount.
     async fn amount(&self) -> DecimalText {
-        self.0.amount.into()
+        self.0.amount.value().into()
     }
 
     /// How much of `amount` has been released so far.
     async fn released_amount(&self) -> DecimalText {
-        self.0.released_amount.into()
+        self.0.released_amount.value().into()
     }
 
     async fn state(&self) -> PositionState {
@@ -163,7 +163,7 @@ impl PositionEventNode {
 
     /// Money released by this step (RELEASED releases the remainder).
     async fn release_amount(&self) -> Option<DecimalText> {
-        self.0.release_amount.map(Into::into)
+        self.0.release_amount.map(|amount| amount.value().into())
     }
 
     /// The position's version after this step.

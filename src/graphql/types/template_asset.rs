@@ -71,7 +71,7 @@ impl AssetTemplateNode {
     /// The code-specific configuration (see `TemplateCode`).
     async fn config(&self, ctx: &Context<'_>) -> GqlResult<Json> {
         let row = self.row(ctx).await?;
-        Ok(Json::object(&row.config))
+        Ok(Json::object(row.config.document()))
     }
 
     async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime> {

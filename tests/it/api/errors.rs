@@ -33,6 +33,7 @@ on_both_stores!(
     first_outside_0_to_500_and_foreign_cursors_are_bad_user_input,
     templates_must_match_code_vertical_and_the_institutions_regions_and_verticals,
     constr_escrow_config_is_checked_field_by_field,
+    a_config_amount_is_exact_text_or_an_integer_never_a_float,
     constr_retainage_config_is_checked_field_by_field,
     tf_invoice_config_is_checked_field_by_field,
     tf_lc_config_is_checked_field_by_field,
@@ -887,6 +888,72 @@ async fn constr_escrow_config_is_checked_field_by_field(app: &TestApp) {
     .await;
 }
 
+/// A JSON float has lost digits before the server sees it (serde_json keeps no arbitrary
+/// precision), so config amounts are strings or integers, and are used exactly as written.
+async fn a_config_amount_is_exact_text_or_an_integer_never_a_float(app: &TestApp) {
+    let tenant = seed_tenant(app, "Exact Bank").await;
+    let admin = tenant.admin_key.as_str();
+    let before = world(app).await;
+    for (config, key) in [
+        (
+            json!({ "currency": "USD", "region": "US", "minAmount": 1000.1 }),
+            "minAmount",
+        ),
+        (
+            json!({ "currency": "USD", "region": "US", "maxAmount": 1e6 }),
+            "maxAmount",
+        ),
+    ] {
+        let (status, body) = app
+            .gql(
+                CREATE_TEMPLATE,
+                template_input("CONSTR_ESCROW", "CONSTRUCTION", "US", config.clone()),
+                Some(admin),
+            )
+            .await;
+        let error = the_error(status, &body, "BAD_USER_INPUT");
+        assert_eq!(
+            named_field(&error),
+            format!("input.config.{key}"),
+            "{config}: {error}"
+        );
+    }
+    assert_eq!(world(app).await, before);
+
+    let exact = json!({
+        "currency": "USD", "region": "US", "minAmount": "1000.12345678", "maxAmount": 5000,
+    });
+    let template = app
+        .data(
+            CREATE_TEMPLATE,
+            template_input("CONSTR_ESCROW", "CONSTRUCTION", "US", exact.clone()),
+            admin,
+        )
+        .await;
+    assert_eq!(template["createAssetTemplate"]["config"], exact);
+    let asset = app
+        .data(
+            CREATE_ASSET,
+            json!({ "input": {
+                "templateId": id_of(&template, "createAssetTemplate"), "label": "exact",
+            }}),
+            admin,
+        )
+        .await;
+    let asset_id = id_of(&asset, "createAsset");
+    let below = refused_without_writing(
+        app,
+        CREATE_POSITION,
+        position_input(&asset_id, "1000.12345677"),
+        admin,
+        "POLICY_VIOLATION",
+    )
+    .await;
+    assert_eq!(below["extensions"]["rule"], "template.minAmount", "{below}");
+    let at_minimum = create_position(app, admin, &asset_id, "1000.12345678").await;
+    assert_eq!(at_minimum["amount"], "1000.12345678");
+}
+
 async fn constr_retainage_config_is_checked_field_by_field(app: &TestApp) {
     config_rules(
         app,
@@ -905,6 +972,10 @@ async fn constr_retainage_config_is_checked_field_by_field(app: &TestApp) {
             ),
             (
                 json!({ "currency": "USD", "retainagePercentage": "lots" }),
+                "retainagePercentage",
+            ),
+            (
+                json!({ "currency": "USD", "retainagePercentage": 2.5 }),
                 "retainagePercentage",
             ),
             (json!({ "retainagePercentage": 5 }), "currency"),

@@ -3,7 +3,9 @@
 
 use crate::support::{Tenant, after, asset, audit, first, ids, sorted, template, template_of};
 use escrowgrid::domain::{AssetId, Region, TemplateCode, TemplateId};
-use escrowgrid::ports::{AssetFilter, AssetParent, AuditFilter, RepoError, Scope, Store};
+use escrowgrid::ports::{
+    AssetFilter, AssetParent, AuditFilter, RepoError, Scope, Store, UniqueRule,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -87,7 +89,7 @@ async fn creating_an_existing_asset_id_is_duplicate(store: Arc<dyn Store>) {
         .await;
 
     assert!(
-        matches!(result, Err(RepoError::Duplicate { .. })),
+        matches!(result, Err(RepoError::Duplicate(UniqueRule::AssetId))),
         "{result:?}"
     );
 }

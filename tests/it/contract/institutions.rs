@@ -1,8 +1,8 @@
 //! Institutions: creation with its audit event, reads by id, list, count; and store health.
 
-use crate::support::{Tenant, audit, first, institution, sorted};
+use crate::support::{Tenant, audit, first, institution, sorted, text};
 use escrowgrid::domain::InstitutionId;
-use escrowgrid::ports::{AuditFilter, RepoError, Scope, Store};
+use escrowgrid::ports::{AuditFilter, RepoError, Scope, Store, UniqueRule};
 use std::sync::Arc;
 
 contract_cases!(
@@ -44,13 +44,13 @@ async fn creating_an_existing_institution_id_is_duplicate_and_writes_nothing(
         .expect("institution is created");
 
     let mut again = bank.clone();
-    again.name = "Impostor".to_owned();
+    again.name = text("Impostor");
     let result = store
         .create_institution(&again, &audit("createInstitution", Some(bank.id)))
         .await;
 
     assert!(
-        matches!(result, Err(RepoError::Duplicate { .. })),
+        matches!(result, Err(RepoError::Duplicate(UniqueRule::InstitutionId))),
         "{result:?}"
     );
     let read = store

@@ -29,9 +29,7 @@ async fn read_back(store: &Arc<dyn Store>, position: &Position) -> Position {
 async fn amounts_at_the_bounds_round_trip_exactly(store: Arc<dyn Store>) {
     let tenant = Tenant::seed(&store, "A").await;
     for text in EXACT {
-        let wanted = Amount::parse_str(text, "amount")
-            .expect("in bounds")
-            .value();
+        let wanted = Amount::parse_str(text, "amount").expect("in bounds");
         let (written, _) = applied(store.create_position(creation(&tenant.asset, text)).await);
 
         let by_id = read_back(&store, &written).await;

@@ -8,7 +8,7 @@ use crate::support::{
 use escrowgrid::domain::model::IdempotentOperation::{CreatePosition, TransitionPosition};
 use escrowgrid::domain::{AssetId, LedgerEventKind, PositionId, PositionState};
 use escrowgrid::ports::{
-    AuditFilter, LedgerFilter, PositionFilter, RepoError, Scope, Store, WriteOutcome,
+    AuditFilter, LedgerFilter, PositionFilter, RepoError, Scope, Store, UniqueRule, WriteOutcome,
 };
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ contract_cases!(
 async fn created_position_reads_back_with_its_event_ledger_and_audit(store: Arc<dyn Store>) {
     let tenant = Tenant::seed(&store, "A").await;
     let mut new = creation(&tenant.asset, "2500.75");
-    new.position.external_reference = Some("PO-7".to_owned());
+    new.position.external_reference = Some(crate::support::text("PO-7"));
     let expected = new.clone();
 
     let (position, event) = applied(store.create_position(new).await);
@@ -124,7 +124,7 @@ async fn creating_an_existing_position_id_is_duplicate_and_writes_nothing(store:
     let result = store.create_position(again).await;
 
     assert!(
-        matches!(result, Err(RepoError::Duplicate { .. })),
+        matches!(result, Err(RepoError::Duplicate(UniqueRule::PositionId))),
         "{result:?}"
     );
     assert_eq!(Footprint::of(&store, position.id).await, before);
@@ -183,11 +183,11 @@ async fn lifecycle_steps_bump_the_version_and_append_history(store: Arc<dyn Stor
         (funded.version, partly.version, released.version),
         (2, 3, 4)
     );
-    assert_eq!(partly.released_amount, money("30.50"));
+    assert_eq!(partly.released_amount, money("30.50").into());
     assert_eq!(event.release_amount, Some(money("30.5")));
     assert_eq!(event.reason, expected_event.reason);
     assert_eq!(event.metadata, expected_event.metadata);
-    assert_eq!(released.released_amount, money("100"));
+    assert_eq!(released.released_amount, money("100").into());
     let read = store
         .positions_by_ids(Scope::All, &[created.id])
         .await
@@ -461,7 +461,7 @@ async fn position_filters_match_asset_holder_states_and_currency(store: Arc<dyn 
     let cancelled = tenant.open_and_move(&store, "30", &[Cancelled]).await;
     let mut euro = creation(&other_asset, "40");
     euro.position.currency = currency("EUR");
-    euro.position.holder_reference = "holder-2".to_owned();
+    euro.position.holder_reference = crate::support::text("holder-2");
     let (euro, _) = applied(store.create_position(euro).await);
     let matching = async |filter: PositionFilter| {
         let page = store

@@ -5,7 +5,7 @@ use crate::support::{
     Tenant, after, audit, first, ids, institution, sorted, template, template_of,
 };
 use escrowgrid::domain::{InstitutionId, Region, TemplateCode, Vertical};
-use escrowgrid::ports::{AuditFilter, RepoError, Scope, Store, TemplateFilter};
+use escrowgrid::ports::{AuditFilter, RepoError, Scope, Store, TemplateFilter, UniqueRule};
 use std::sync::Arc;
 
 contract_cases!(
@@ -34,7 +34,11 @@ async fn created_template_reads_back_equal(store: Arc<dyn Store>) {
         .expect("readable");
     assert_eq!(read, vec![escrow.clone()]);
     assert_eq!(
-        read[0].config.get("currency").and_then(|v| v.as_str()),
+        read[0]
+            .config
+            .document()
+            .get("currency")
+            .and_then(|v| v.as_str()),
         Some("USD")
     );
 }
@@ -72,7 +76,7 @@ async fn creating_an_existing_template_id_is_duplicate(store: Arc<dyn Store>) {
         .await;
 
     assert!(
-        matches!(result, Err(RepoError::Duplicate { .. })),
+        matches!(result, Err(RepoError::Duplicate(UniqueRule::TemplateId))),
         "{result:?}"
     );
 }

@@ -11,18 +11,17 @@ use escrowgrid::domain::model::{
     self, ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, IdempotentOperation, Institution,
     JsonObject, LedgerEvent, Policy, Position, PositionEvent,
 };
-use escrowgrid::domain::money::canonical;
 use escrowgrid::domain::policy::PositionRules;
+use escrowgrid::domain::template_config::TemplateConfig;
 use escrowgrid::domain::{
-    Amount, ApiKeyId, ApiKeyRole, AssetId, AuditEventId, Currency, EventId, InstitutionId,
-    LedgerEventKind, PolicyId, PositionId, PositionState, Region, TemplateCode, TemplateId,
-    Vertical,
+    Amount, ApiKeyId, ApiKeyRole, AssetId, AuditEventId, BoundedText, Currency, EventId,
+    InstitutionId, LedgerEventKind, PolicyId, PositionId, PositionState, Reason, Region,
+    ReleasedAmount, TemplateCode, TemplateId, Vertical,
 };
 use escrowgrid::ports::{
     IdempotencyClaim, PageRequest, PositionCreation, PositionTransition, RepoResult, Scope, Store,
     WriteOutcome,
 };
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -47,10 +46,13 @@ fn object(value: Value) -> JsonObject {
 }
 
 /// An exact amount from its wire form; panics on text the domain would refuse.
-pub(crate) fn money(text: &str) -> Decimal {
-    Amount::parse_str(text, "amount")
-        .expect("test amounts are valid")
-        .value()
+pub(crate) fn money(text: &str) -> Amount {
+    Amount::parse_str(text, "amount").expect("test amounts are valid")
+}
+
+/// A name, label or reference; panics on text the domain would refuse.
+pub(crate) fn text(value: impl Into<String>) -> BoundedText {
+    BoundedText::parse(value, "text").expect("test texts are within the limits")
 }
 
 pub(crate) fn currency(code: &str) -> Currency {
@@ -75,7 +77,7 @@ pub(crate) fn institution(name: &str) -> Institution {
     let now = model::now();
     Institution {
         id: InstitutionId::new(),
-        name: name.to_owned(),
+        name: text(name),
         regions: vec![Region::Us, Region::EuUk],
         verticals: vec![Vertical::Construction, Vertical::TradeFinance],
         created_at: now,
@@ -107,10 +109,11 @@ pub(crate) fn template_of(
         id: TemplateId::new(),
         institution_id: institution,
         code,
-        name: format!("{code} template"),
+        name: text(format!("{code} template")),
         vertical: code.vertical(),
         region,
-        config: object(config),
+        config: TemplateConfig::parse(code, region, object(config))
+            .expect("test configs are valid for their code"),
         created_at: now,
         updated_at: now,
     }
@@ -122,7 +125,7 @@ pub(crate) fn asset(template: &AssetTemplate) -> Asset {
         id: AssetId::new(),
         institution_id: template.institution_id,
         template_id: template.id,
-        label: "Harbour bridge escrow".to_owned(),
+        label: text("Harbour bridge escrow"),
         metadata: Some(object(json!({"project": {"phase": 2, "tags": ["steel"]}}))),
         created_at: now,
         updated_at: now,
@@ -160,10 +163,10 @@ pub(crate) fn creation(asset: &Asset, amount: &str) -> PositionCreation {
         id: PositionId::new(),
         institution_id: asset.institution_id,
         asset_id: asset.id,
-        holder_reference: "holder-1".to_owned(),
+        holder_reference: text("holder-1"),
         currency: currency("USD"),
         amount: money(amount),
-        released_amount: canonical(Decimal::ZERO),
+        released_amount: ReleasedAmount::zero(),
         state: PositionState::Created,
         version: 1,
         external_reference: None,
@@ -228,7 +231,7 @@ pub(crate) fn transition_releasing(
     let now = model::now();
     let mut next = position.clone();
     next.state = effect.to;
-    next.released_amount = canonical(effect.released_amount);
+    next.released_amount = effect.released_amount;
     next.version = position.version + 1;
     next.updated_at = now;
     let event = PositionEvent {
@@ -239,9 +242,9 @@ pub(crate) fn transition_releasing(
         asset_id: next.asset_id,
         from_state: Some(position.state),
         to_state: effect.to,
-        reason: Some(format!("move to {to}")),
+        reason: Some(Reason::parse(format!("move to {to}"), "reason").expect("short")),
         metadata: Some(object(json!({"ticket": "OPS-1"}))),
-        release_amount: effect.release_amount.map(canonical),
+        release_amount: effect.release_amount,
         version: next.version,
         at: now,
     };
@@ -270,7 +273,7 @@ pub(crate) fn transition_releasing(
 
 pub(crate) fn claim(key: &str, operation: IdempotentOperation, hash: &str) -> IdempotencyClaim {
     IdempotencyClaim {
-        key: key.to_owned(),
+        key: text(key),
         operation,
         request_hash: hash.to_owned(),
     }
@@ -280,7 +283,7 @@ pub(crate) fn api_key(institution: InstitutionId, role: ApiKeyRole) -> ApiKey {
     ApiKey {
         id: ApiKeyId::new(),
         institution_id: institution,
-        label: format!("{role} key"),
+        label: text(format!("{role} key")),
         role,
         // Shaped like a SHA-256 hex digest, and unique.
         key_hash: format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple()),

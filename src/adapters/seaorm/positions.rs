@@ -1,24 +1,32 @@
-//! The position unit of work: claim the idempotency key, write the position (INSERT, or a
-//! version-guarded UPDATE), then its ledger entry, audit row and lifecycle event, and commit.
+//! Positions and their unit of work: claim the idempotency key, write the position (INSERT, or
+//! a version-guarded UPDATE), then its ledger entry, audit row and lifecycle event, and commit.
 //! Any error rolls everything back; a replay writes nothing.
 
 use super::PgStore;
+use super::audit::insert_audit;
 use super::convert;
 use super::error::map_db_err;
-use super::writes::insert_audit;
+use super::filters::{position_condition, scoped};
+use super::select::{convert_all, ids};
+use super::window::{distinct, group, pages};
 use crate::domain::model::{
     AuditEvent, IdempotencyRecord, LedgerEvent, Position, PositionEvent, Timestamp,
 };
+use crate::domain::{InstitutionId, PositionId};
 use crate::ports::{
-    IdempotencyClaim, PositionCreation, PositionTransition, RepoError, RepoResult, WriteOutcome,
+    IdempotencyClaim, Page, PageRequest, PositionCreation, PositionFilter, PositionParent,
+    PositionRepository, PositionTransition, RepoError, RepoResult, Scope, WriteOutcome,
 };
+use async_trait::async_trait;
 use entity::{idempotency_record, ledger_event, position, position_event};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement, TryInsertResult,
+    QueryFilter, QueryOrder, Statement, TryInsertResult,
 };
+use std::collections::HashMap;
+use uuid::Uuid;
 
 /// A position row is inserted only when its asset belongs to the position's institution, in
 /// the same statement: the foreign key alone would accept another institution's asset.
@@ -31,6 +39,13 @@ RETURNING *"#;
 
 /// Serializes position-event inserts from `seq` assignment to commit (see `insert_history`).
 const EVENT_ORDER_LOCK: i64 = 0x6573_6372_6f77_6576; // "escrowev"
+
+fn parent_column(parent: PositionParent) -> position::Column {
+    match parent {
+        PositionParent::Institution => position::Column::InstitutionId,
+        PositionParent::Asset => position::Column::AssetId,
+    }
+}
 
 /// What claiming an idempotency key found.
 enum Claim {
@@ -51,7 +66,7 @@ async fn claim(
 ) -> RepoResult<Claim> {
     let record = idempotency_record::ActiveModel {
         institution_id: Set(position.institution_id.0),
-        key: Set(claim.key.clone()),
+        key: Set(claim.key.to_string()),
         operation: Set(claim.operation.as_str().to_owned()),
         request_hash: Set(claim.request_hash.clone()),
         position_id: Set(position.id.0),
@@ -67,24 +82,14 @@ async fn claim(
         return Ok(Claim::Claimed);
     }
     let holder =
-        idempotency_record::Entity::find_by_id((position.institution_id.0, claim.key.clone()))
+        idempotency_record::Entity::find_by_id((position.institution_id.0, claim.key.to_string()))
             .one(txn)
             .await
             .map_err(map_db_err)?
             .map(convert::idempotency_record)
             .transpose()?;
     match holder {
-        Some(IdempotencyRecord {
-            operation,
-            request_hash,
-            response,
-            ..
-        }) if operation == claim.operation && request_hash == claim.request_hash => {
-            Ok(Claim::Replay(response))
-        }
-        Some(_) => Err(RepoError::Conflict {
-            message: "idempotencyKey was already used with a different request".into(),
-        }),
+        Some(record) => claim.replay(&record).map(Claim::Replay),
         // Claimed and then deleted between our two statements: nothing deletes these rows, so
         // this is a bug, not a race to retry.
         None => Err(RepoError::Internal(
@@ -148,13 +153,17 @@ async fn create_position_in(
             position.id.0.into(),
             position.institution_id.0.into(),
             position.asset_id.0.into(),
-            position.holder_reference.clone().into(),
+            position.holder_reference.to_string().into(),
             position.currency.as_str().into(),
-            position.amount.into(),
-            position.released_amount.into(),
+            position.amount.value().into(),
+            position.released_amount.value().into(),
             position.state.as_str().into(),
             position.version.into(),
-            position.external_reference.clone().into(),
+            position
+                .external_reference
+                .as_ref()
+                .map(ToString::to_string)
+                .into(),
             position.created_at.into(),
             position.updated_at.into(),
         ],
@@ -194,7 +203,10 @@ async fn transition_position_in(
     // UPDATE matching no row (PostgreSQL re-checks the WHERE after waiting on the row lock).
     let updated = position::Entity::update_many()
         .col_expr(C::State, Expr::value(position.state.as_str()))
-        .col_expr(C::ReleasedAmount, Expr::value(position.released_amount))
+        .col_expr(
+            C::ReleasedAmount,
+            Expr::value(position.released_amount.value()),
+        )
         .col_expr(C::Version, Expr::value(position.version))
         .col_expr(C::UpdatedAt, Expr::value(position.updated_at))
         .filter(C::Id.eq(position.id.0))
@@ -228,24 +240,6 @@ async fn transition_position_in(
 }
 
 impl PgStore {
-    pub(crate) async fn write_position_creation(
-        &self,
-        creation: PositionCreation,
-    ) -> RepoResult<WriteOutcome> {
-        let txn = self.begin().await?;
-        let result = create_position_in(&txn, &creation).await;
-        self.finish_unit(txn, result).await
-    }
-
-    pub(crate) async fn write_position_transition(
-        &self,
-        transition: PositionTransition,
-    ) -> RepoResult<WriteOutcome> {
-        let txn = self.begin().await?;
-        let result = transition_position_in(&txn, &transition).await;
-        self.finish_unit(txn, result).await
-    }
-
     /// A replay wrote nothing but the claim attempt, so it rolls back instead of committing.
     async fn finish_unit(
         &self,
@@ -259,5 +253,132 @@ impl PgStore {
             }
             other => self.finish(txn, other).await,
         }
+    }
+}
+
+#[async_trait]
+impl PositionRepository for PgStore {
+    async fn create_position(&self, creation: PositionCreation) -> RepoResult<WriteOutcome> {
+        let txn = self.begin().await?;
+        let result = create_position_in(&txn, &creation).await;
+        self.finish_unit(txn, result).await
+    }
+
+    async fn transition_position(
+        &self,
+        transition: PositionTransition,
+    ) -> RepoResult<WriteOutcome> {
+        let txn = self.begin().await?;
+        let result = transition_position_in(&txn, &transition).await;
+        self.finish_unit(txn, result).await
+    }
+
+    async fn positions_by_ids(
+        &self,
+        scope: Scope,
+        list: &[PositionId],
+    ) -> RepoResult<Vec<Position>> {
+        use position::{Column as C, Entity};
+        self.by_ids::<Entity, _>(
+            scoped(scope, C::InstitutionId),
+            C::Id,
+            ids(list),
+            convert::position,
+        )
+        .await
+    }
+
+    async fn list_positions(
+        &self,
+        scope: Scope,
+        filter: &PositionFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<Position>> {
+        use position::{Column as C, Entity};
+        let select = Entity::find().filter(position_condition(scope, filter));
+        self.page(select, C::Id, page, convert::position).await
+    }
+
+    async fn count_positions(&self, scope: Scope, filter: &PositionFilter) -> RepoResult<u64> {
+        self.count_rows(position::Entity::find().filter(position_condition(scope, filter)))
+            .await
+    }
+
+    async fn positions_by_parents(
+        &self,
+        scope: Scope,
+        parent: PositionParent,
+        list: &[Uuid],
+        filter: &PositionFilter,
+        page: PageRequest,
+    ) -> RepoResult<HashMap<Uuid, Page<Position>>> {
+        use position::{Column as C, Entity};
+        if list.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let models = self
+            .first_per_parent::<Entity>(
+                position_condition(scope, filter),
+                parent_column(parent),
+                C::Id,
+                &distinct(list.iter().copied()),
+                page,
+            )
+            .await?;
+        let rows = convert_all(models, convert::position)?;
+        let parent_of = move |p: &Position| match parent {
+            PositionParent::Institution => p.institution_id.0,
+            PositionParent::Asset => p.asset_id.0,
+        };
+        Ok(pages(group(list, rows, parent_of), page.first))
+    }
+
+    async fn count_positions_by_parents(
+        &self,
+        scope: Scope,
+        parent: PositionParent,
+        list: &[Uuid],
+        filter: &PositionFilter,
+    ) -> RepoResult<HashMap<Uuid, u64>> {
+        self.count_per_parent::<position::Entity>(
+            position_condition(scope, filter),
+            parent_column(parent),
+            list,
+        )
+        .await
+    }
+
+    async fn events_by_positions(
+        &self,
+        scope: Scope,
+        list: &[PositionId],
+    ) -> RepoResult<HashMap<PositionId, Vec<PositionEvent>>> {
+        use position_event::{Column as C, Entity};
+        if list.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let models = Entity::find()
+            .filter(scoped(scope, C::InstitutionId))
+            .filter(C::PositionId.eq_any(ids(list)))
+            .order_by_asc(C::PositionId)
+            .order_by_asc(C::Version)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let rows = convert_all(models, convert::position_event)?;
+        Ok(group(list, rows, |e| e.position_id))
+    }
+
+    async fn find_idempotency(
+        &self,
+        institution: InstitutionId,
+        key: &str,
+    ) -> RepoResult<Option<IdempotencyRecord>> {
+        idempotency_record::Entity::find_by_id((institution.0, key.to_owned()))
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(convert::idempotency_record)
+            .transpose()
     }
 }
