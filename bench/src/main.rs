@@ -5,8 +5,10 @@
 mod args;
 mod client;
 mod error;
+mod exactness;
 mod fanout;
 mod meter;
+mod pgbench;
 mod postgres;
 mod procfs;
 mod queries;
@@ -16,7 +18,7 @@ mod server;
 mod stats;
 mod workloads;
 
-use args::{Args, StoreKind, Workload};
+use args::{Args, KeyKind, StoreKind, Workload};
 use clap::Parser as _;
 use client::Api;
 use error::{Context as _, Error, Result};
@@ -32,6 +34,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
+use workloads::Caller;
 
 /// The root key every bench server starts with. At least 32 characters, as the server demands;
 /// a throwaway for a loopback-only server, not a secret.
@@ -124,6 +127,7 @@ async fn run(args: Args) -> Result<()> {
         let api = Arc::new(Api::new(server.base_url(), ROOT_KEY)?);
         let data = Arc::new(seed::seed(&api, seed_config).await?);
         let nested_shape = workloads::verify_nested(&api, &seed_config).await?;
+        let callers = callers(&args, &api, server.base_url(), &data).await?;
         let meter = Meter {
             api: &api,
             server_pid: server.pid(),
@@ -131,35 +135,66 @@ async fn run(args: Args) -> Result<()> {
             ticks_per_second,
         };
         for workload in unique(&args.workloads) {
-            let record = match workload {
+            let mut produced = Vec::new();
+            match workload {
                 Workload::Fanout => {
-                    run_fanout(store, &args, &api, &server, &data, &meter, &info).await
+                    produced.push(
+                        run_fanout(store, &args, &api, &server, &data, &meter, &info).await,
+                    );
                 }
+                Workload::Pgbench => match &db {
+                    Some(db) => {
+                        produced.extend(run_pgbench(&args, &api, db, &data, &meter, &info).await);
+                    }
+                    None => eprintln!("bench: pgbench runs on the postgres store only"),
+                },
                 _ => {
-                    let detail = match workload {
-                        Workload::Nested => nested_shape.clone(),
-                        Workload::Mixed => json!({ "write_share": 0.10 }),
-                        _ => Value::Null,
+                    let keys: Vec<&Arc<Caller>> = if workload.is_read() {
+                        callers
+                            .iter()
+                            .filter(|caller| args.keys.contains(&caller.key))
+                            .collect()
+                    } else {
+                        // Writes and mixed need a key that may write anywhere: the root key.
+                        callers.iter().take(1).collect()
                     };
-                    run_closed(store, workload, &args, &api, &data, &meter, &info, detail)
+                    for caller in keys {
+                        let detail = match workload {
+                            Workload::Nested if caller.key == KeyKind::Root => nested_shape.clone(),
+                            Workload::Mixed => json!({ "write_share": 0.10 }),
+                            _ => Value::Null,
+                        };
+                        let record = run_closed(
+                            store, workload, &args, caller, &data, &meter, &info, detail,
+                        )
                         .await
                         .context(format!(
-                            "{} on {} (server log {})",
+                            "{} with the {} key on {} (server log {})",
                             workload.name(),
+                            caller.key.name(),
                             store.name(),
                             server.log().display()
-                        ))?
+                        ))?;
+                        produced.push(record);
+                    }
                 }
-            };
-            println!("{}", record.line());
-            let line = serde_json::to_string(&record).context("encoding a record")?;
-            writeln!(out, "{line}").context(format!("writing {}", args.out.display()))?;
-            records.push(record);
+            }
+            for record in produced {
+                println!("{}", record.line());
+                let line = serde_json::to_string(&record).context("encoding a record")?;
+                writeln!(out, "{line}").context(format!("writing {}", args.out.display()))?;
+                records.push(record);
+            }
         }
         server.stop().await;
         drop(db);
     }
-    let table = report::markdown(&records);
+    let mut table = report::markdown(&records);
+    let ratios = report::ratios(&records);
+    if !ratios.is_empty() {
+        table.push_str("\nPoint reads against PostgreSQL's own rate in the same run:\n\n");
+        table.push_str(&ratios);
+    }
     println!("\n{table}");
     let table_path = args.out.with_extension("md");
     std::fs::write(&table_path, &table).context(format!("writing {}", table_path.display()))?;
@@ -179,7 +214,7 @@ async fn run_closed(
     store: StoreKind,
     workload: Workload,
     args: &Args,
-    api: &Arc<Api>,
+    caller: &Arc<Caller>,
     data: &Arc<SeedData>,
     meter: &Meter<'_>,
     info: &RunInfo,
@@ -188,27 +223,31 @@ async fn run_closed(
     if args.warmup > 0 {
         let warmup = Duration::from_secs(args.warmup);
         let seed = args.seed.wrapping_add(1);
-        workloads::closed_loop(workload, api, data, args.clients, warmup, seed).await?;
+        workloads::closed_loop(workload, caller, data, args.clients, warmup, seed).await?;
     }
     let reading = meter.start().await?;
     let duration = Duration::from_secs(args.seconds);
     let outcome =
-        workloads::closed_loop(workload, api, data, args.clients, duration, args.seed).await?;
+        workloads::closed_loop(workload, caller, data, args.clients, duration, args.seed)
+            .await?;
     let costs = meter.finish(reading).await?;
     let tally = outcome.tally;
     let seconds = outcome.elapsed.as_secs_f64();
+    let sent = tally.requests();
     Ok(Record {
         store: store.name(),
         workload: workload.name(),
+        key: Some(caller.key.name()),
         status: "ok".to_owned(),
         clients: args.clients,
         seconds,
-        requests: tally.requests,
+        requests: tally.ok,
         errors: tally.errors,
-        requests_per_second: tally.requests as f64 / seconds,
-        statements_per_request: (tally.requests > 0)
-            .then(|| costs.statements as f64 / tally.requests as f64),
+        requests_per_second: tally.ok as f64 / seconds,
+        // Failed requests ran statements too: divide by every request sent.
+        statements_per_request: (sent > 0).then(|| costs.statements as f64 / sent as f64),
         latency_ms: stats::summarize(tally.latencies),
+        error_latency_ms: stats::summarize(tally.error_latencies),
         costs: Some(costs),
         error_samples: tally.samples,
         detail,
@@ -232,6 +271,7 @@ async fn run_fanout(
         rate: args.rate,
         seconds: args.seconds,
         seed: args.seed,
+        selection: args.fanout_selection,
     };
     match fanout::run(api, server.base_url(), ROOT_KEY, data, &config, meter).await {
         Ok(outcome) => {
@@ -239,6 +279,7 @@ async fn run_fanout(
             Record {
                 store: store.name(),
                 workload: Workload::Fanout.name(),
+                key: None,
                 status: "ok".to_owned(),
                 clients: args.subscribers,
                 seconds,
@@ -250,6 +291,7 @@ async fn run_fanout(
                     0.0
                 },
                 latency_ms: outcome.latency,
+                error_latency_ms: None,
                 statements_per_request: (outcome.published > 0)
                     .then(|| outcome.costs.statements as f64 / outcome.published as f64),
                 costs: Some(outcome.costs),
@@ -272,6 +314,199 @@ async fn run_fanout(
                 info.commit.clone(),
             )
         }
+    }
+}
+
+/// The root caller first (writes and mixed always use it), then one per other `--keys` entry; an institution key is created
+/// for the first seeded institution (it sees that institution only).
+async fn callers(
+    args: &Args,
+    root: &Arc<Api>,
+    base_url: &str,
+    data: &SeedData,
+) -> Result<Vec<Arc<Caller>>> {
+    let mut callers = vec![Arc::new(Caller {
+        key: KeyKind::Root,
+        api: Arc::clone(root),
+        institutions: data.institutions.clone(),
+        positions: data.positions.clone(),
+    })];
+    if args.keys.contains(&KeyKind::Institution) {
+        let institution = data
+            .institutions
+            .first()
+            .ok_or_else(|| Error::msg("no institution was seeded"))?;
+        let token = seed::institution_key(root, institution).await?;
+        callers.push(Arc::new(Caller {
+            key: KeyKind::Institution,
+            api: Arc::new(Api::new(base_url, &token)?),
+            institutions: vec![institution.clone()],
+            positions: data.first_institution_positions.clone(),
+        }));
+    }
+    Ok(callers)
+}
+
+/// `pgbench -S` on a scratch database and the server's point-read statement replayed on the
+/// bench database, each for `--seconds` with `--clients` clients on one pgbench thread.
+async fn run_pgbench(
+    args: &Args,
+    api: &Api,
+    db: &BenchDb,
+    data: &SeedData,
+    meter: &Meter<'_>,
+    info: &RunInfo,
+) -> Vec<Record> {
+    let unavailable = |workload: &'static str, reason: String| {
+        eprintln!("bench: {workload} unavailable: {reason}");
+        Record::unavailable(
+            "postgres",
+            workload,
+            args.clients,
+            reason,
+            info.seed,
+            info.machine.clone(),
+            info.commit.clone(),
+        )
+    };
+    let Some(bin) = pgbench::find(args.pgbench_bin.as_deref()) else {
+        let reason = "pgbench not found (install postgresql-contrib or pass --pgbench-bin)";
+        return vec![
+            unavailable(report::PGBENCH_SELECT_ONLY, reason.to_owned()),
+            unavailable(report::PGBENCH_POINT_STATEMENT, reason.to_owned()),
+        ];
+    };
+    let common = |extra: &[&str], url: &str| -> Vec<String> {
+        extra
+            .iter()
+            .map(|arg| (*arg).to_owned())
+            .chain([
+                "-M".to_owned(),
+                "prepared".to_owned(),
+                "-c".to_owned(),
+                args.clients.to_string(),
+                "-j".to_owned(),
+                "1".to_owned(),
+                "-T".to_owned(),
+                args.seconds.to_string(),
+                url.to_owned(),
+            ])
+            .collect()
+    };
+    let mut records = Vec::new();
+
+    // The physical anchor: pgbench's own primary-key select.
+    let select_only = async {
+        let scratch = BenchDb::create_tagged(&args.database_url, "pgbench_", false)?;
+        pgbench::initialise(&bin, scratch.url())?;
+        let scratch_meter = Meter {
+            api: meter.api,
+            server_pid: meter.server_pid,
+            db: Some(&scratch),
+            ticks_per_second: meter.ticks_per_second,
+        };
+        let reading = scratch_meter.start().await?;
+        let run = pgbench::run(&bin, &common(&["-S"], scratch.url()))?;
+        let costs = scratch_meter.finish(reading).await?;
+        Ok::<_, Error>((run, costs, json!({})))
+    };
+    records.push(match select_only.await {
+        Ok((run, costs, detail)) => {
+            pgbench_record(report::PGBENCH_SELECT_ONLY, args, run, costs, detail, info)
+        }
+        Err(error) => unavailable(report::PGBENCH_SELECT_ONLY, error.to_string()),
+    });
+
+    // The server's own statement, as it sent it for `position(id)`.
+    let replay = async {
+        let statement = point_statement(api, db, data).await?;
+        eprintln!("bench: the server's point-read statement: {statement}");
+        db.execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} AS SELECT (row_number() OVER (ORDER BY id))::int AS k, * FROM positions; ALTER TABLE {table} ADD PRIMARY KEY (k); ANALYZE {table}",
+            table = pgbench::IDS_TABLE
+        ))?;
+        let rows = db.execute(&format!("SELECT count(*) FROM {}", pgbench::IDS_TABLE))?;
+        let rows: u64 = rows
+            .trim()
+            .parse()
+            .context(format!("counting {}", pgbench::IDS_TABLE))?;
+        let script = pgbench::script(&statement, rows).map_err(Error::msg)?;
+        let script_path = args.out.with_file_name("pgbench-point.sql");
+        std::fs::write(&script_path, &script)
+            .context(format!("writing {}", script_path.display()))?;
+        let path = script_path.display().to_string();
+        let reading = meter.start().await?;
+        let run = pgbench::run(&bin, &common(&["-n", "-f", &path], db.url()));
+        let costs = meter.finish(reading).await?;
+        let _ = db.execute(&format!("DROP TABLE IF EXISTS {}", pgbench::IDS_TABLE));
+        Ok::<_, Error>((run?, costs, json!({ "statement": statement, "script": script })))
+    };
+    records.push(match replay.await {
+        Ok((run, costs, detail)) => {
+            pgbench_record(report::PGBENCH_POINT_STATEMENT, args, run, costs, detail, info)
+        }
+        Err(error) => unavailable(report::PGBENCH_POINT_STATEMENT, error.to_string()),
+    });
+    records
+}
+
+/// Sends `position(id) { id }` alone and reads back, from pg_stat_activity, the statement the
+/// server ran on `positions` for it.
+async fn point_statement(api: &Api, db: &BenchDb, data: &SeedData) -> Result<String> {
+    let id = data
+        .positions
+        .first()
+        .ok_or_else(|| Error::msg("no position was seeded"))?;
+    let since = db.clock()?;
+    let _: Value = api
+        .must(queries::POSITION_ID, json!({ "id": id }))
+        .await?;
+    let statements = db.last_statements(&since)?;
+    statements
+        .iter()
+        .find(|statement| {
+            statement.trim_start().to_ascii_uppercase().starts_with("SELECT")
+                && statement.contains("positions")
+        })
+        .cloned()
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no SELECT on positions among the server's statements since {since}: {statements:?}"
+            ))
+        })
+}
+
+fn pgbench_record(
+    workload: &'static str,
+    args: &Args,
+    run: pgbench::Run,
+    costs: meter::Costs,
+    mut detail: Value,
+    info: &RunInfo,
+) -> Record {
+    detail["command"] = json!(run.command);
+    detail["latency_average_ms"] = json!(run.latency_average_ms);
+    detail["pgbench_process_seconds"] = json!(run.elapsed.as_secs_f64());
+    Record {
+        store: "postgres",
+        workload,
+        key: None,
+        status: "ok".to_owned(),
+        clients: args.clients,
+        seconds: args.seconds as f64,
+        requests: run.transactions,
+        errors: run.failed,
+        requests_per_second: run.tps,
+        latency_ms: None,
+        error_latency_ms: None,
+        // One SELECT per transaction by construction of both scripts.
+        statements_per_request: Some(1.0),
+        costs: Some(costs),
+        error_samples: Vec::new(),
+        detail,
+        seed: info.seed,
+        machine: info.machine.clone(),
+        commit: info.commit.clone(),
     }
 }
 
