@@ -15,9 +15,13 @@ pub(crate) struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "nested,point,write,mixed,fanout"
+        default_value = "nested,nested_page,one_institution,point,point_events,pgbench,write,mixed,fanout"
     )]
     pub(crate) workloads: Vec<Workload>,
+    /// Keys every read workload (nested, nested_page, one_institution, point, point_events)
+    /// runs with: the root key, and an ADMIN key of the first seeded institution.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "root,institution")]
+    pub(crate) keys: Vec<KeyKind>,
     /// Stores to run every workload against (each gets a fresh server).
     #[arg(
         long,
@@ -60,6 +64,12 @@ pub(crate) struct Args {
     /// fanout: events committed per second.
     #[arg(long, default_value_t = 10)]
     pub(crate) rate: u32,
+    /// fanout: what each subscriber selects on every event.
+    #[arg(long, value_enum, default_value = "nested")]
+    pub(crate) fanout_selection: FanoutSelection,
+    /// pgbench executable (default: `pgbench` on PATH, else /usr/lib/postgresql/*/bin/pgbench).
+    #[arg(long)]
+    pub(crate) pgbench_bin: Option<PathBuf>,
     /// JSON lines output; the Markdown table is written next to it with a `.md` extension.
     #[arg(long, default_value = "target/bench/results.jsonl")]
     pub(crate) out: PathBuf,
@@ -79,10 +89,22 @@ pub(crate) struct Args {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Workload {
-    /// institutions → assets → positions → events, first 10/20/20.
+    /// institutions → assets → positions → events, first 10/20/20 (nested_full).
     Nested,
-    /// position(id) for random seeded ids.
+    /// institutions(first: 2) → assets(first: 5) → positions(first: 10) → events.
+    #[value(name = "nested_page")]
+    NestedPage,
+    /// institution(id) → assets(first: 20) → positions(first: 20) → events.
+    #[value(name = "one_institution")]
+    OneInstitution,
+    /// position(id) with its scalars and to-one ids, for random seeded ids.
     Point,
+    /// `point` plus the position's events.
+    #[value(name = "point_events")]
+    PointEvents,
+    /// PostgreSQL's own rate in the same run: `pgbench -S` on a scratch database, and the
+    /// server's captured point-read statement on the bench database (PostgreSQL store only).
+    Pgbench,
     /// createPosition, then transitionPosition to FUNDED.
     Write,
     /// 90% point reads, 10% write requests.
@@ -95,10 +117,56 @@ impl Workload {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Nested => "nested",
+            Self::NestedPage => "nested_page",
+            Self::OneInstitution => "one_institution",
             Self::Point => "point",
+            Self::PointEvents => "point_events",
+            Self::Pgbench => "pgbench",
             Self::Write => "write",
             Self::Mixed => "mixed",
             Self::Fanout => "fanout",
+        }
+    }
+
+    /// Read-only request/response workloads: these run once per `--keys` entry.
+    pub(crate) fn is_read(self) -> bool {
+        matches!(
+            self,
+            Self::Nested | Self::NestedPage | Self::OneInstitution | Self::Point | Self::PointEvents
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyKind {
+    /// The server's root key: sees every institution.
+    Root,
+    /// An ADMIN key of the first seeded institution: sees that institution only.
+    Institution,
+}
+
+impl KeyKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Institution => "institution",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FanoutSelection {
+    /// `positionEvents { id cursor version toState at }`.
+    Scalar,
+    /// `positionEvents { id position { state version asset { label } } }`.
+    Nested,
+}
+
+impl FanoutSelection {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Nested => "nested",
         }
     }
 }

@@ -1,5 +1,10 @@
 //! `fanout`: S websocket subscribers (`graphql-transport-ws`) to every PositionEvent while a
-//! publisher commits events at a fixed rate; latency is commit → receipt per subscriber.
+//! publisher commits events at a fixed rate; latency is commit → receipt per subscriber, and
+//! every delivery is matched by event id (see `exactness`).
+//!
+//! The subscribers are kept lean, because on a 2-core machine they share the cores with the
+//! server: a delivery costs a byte search for the event id and a push of (u128, Instant) into
+//! a vector sized up front; JSON is parsed only for the rare control messages.
 //!
 //! The commit happens somewhere between the committing mutation's request leaving and its
 //! response arriving, and subscribers often hear of the event before that response reaches us.
@@ -8,17 +13,18 @@
 //! as `early`), is in the JSON detail. The event's own `at` is not used: the server stamps it
 //! before the transaction and keeps milliseconds only.
 
+use crate::args::FanoutSelection;
 use crate::client::Api;
+use crate::exactness::{self, Checker, Commit, Ledger};
 use crate::meter::{Costs, Meter};
+use crate::procfs;
 use crate::queries;
 use crate::seed::{SeedData, money};
 use crate::stats::{Summary, micros, summarize};
 use futures::{SinkExt as _, StreamExt as _};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +45,12 @@ pub(crate) struct FanoutConfig {
     pub(crate) rate: u32,
     pub(crate) seconds: u64,
     pub(crate) seed: u64,
+    pub(crate) selection: FanoutSelection,
 }
+
+/// Seconds of commits at the configured rate before any subscriber connects: the write
+/// latency the fan-out's is compared with.
+const BASELINE_SECONDS: u64 = 5;
 
 pub(crate) struct FanoutOutcome {
     pub(crate) deliveries: u64,
@@ -72,7 +83,29 @@ pub(crate) async fn run(
             needed.max(20_000)
         ));
     }
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let baseline = commit_at_rate(
+        api,
+        data,
+        &mut rng,
+        config.rate,
+        config.seconds.min(BASELINE_SECONDS),
+    )
+    .await;
+    let baseline_latencies: Vec<u64> = baseline
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .map(|(_, commit)| micros(commit.returned - commit.sent))
+        .collect();
+    let server_pid = meter.server_pid;
+    let rss_before = Rss::read(server_pid);
     let ws_url = format!("{}/graphql/ws", base_url.replacen("http://", "ws://", 1));
+    let query = match config.selection {
+        FanoutSelection::Scalar => queries::SUBSCRIBE_SCALAR,
+        FanoutSelection::Nested => queries::SUBSCRIBE_NESTED,
+    };
+    // Every receipt of the window fits without growing: the events, the probes, some slack.
+    let capacity = usize::try_from(u64::from(config.rate) * config.seconds).unwrap_or(0) + 128;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready_rx) = mpsc::channel(config.subscribers.max(1));
     let shared = Arc::new(Counters::default());
@@ -83,6 +116,9 @@ pub(crate) async fn run(
             let subscriber = Subscriber {
                 url: ws_url.clone(),
                 key: key.to_owned(),
+                query,
+                selection: config.selection,
+                capacity,
                 shared: Arc::clone(&shared),
                 gate: Arc::clone(&gate),
                 ready: ready_tx.clone(),
@@ -131,9 +167,10 @@ pub(crate) async fn run(
         return Err("no subscriber could connect".to_owned());
     }
 
+    let rss_subscribed = Rss::read(server_pid);
+
     // graphql-transport-ws does not acknowledge `subscribe`: publish probe events until every
     // connected subscriber has heard one, so the measured window starts with all of them live.
-    let mut rng = StdRng::seed_from_u64(config.seed);
     let mut probes = 0u32;
     let probe_deadline = Instant::now() + Duration::from_secs(30);
     while shared.live.load(Ordering::Relaxed) < connected && Instant::now() < probe_deadline {
@@ -151,40 +188,21 @@ pub(crate) async fn run(
     }
     // Let the probes' deliveries drain so they do not queue ahead of the measured events.
     settle(&shared, Duration::from_secs(1)).await;
+    let rss_idle = Rss::read(server_pid);
 
     let reading = meter.start().await.map_err(|error| error.to_string())?;
     let delivered_before = shared.delivered.load(Ordering::Relaxed);
     let window_started = Instant::now();
-    let total = u64::from(config.rate) * config.seconds;
-    let period = Duration::from_secs_f64(1.0 / f64::from(config.rate.max(1)));
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut publishes = Vec::new();
-    for _ in 0..total {
-        ticker.tick().await;
-        // Each event on its own task, so a slow commit does not lower the rate.
-        publishes.push(tokio::spawn(publish_timed(
-            Arc::clone(api),
-            position_input(data, &mut rng),
-        )));
-    }
-    let mut results = Vec::with_capacity(publishes.len());
-    for handle in publishes {
-        results.push(
-            handle
-                .await
-                .unwrap_or_else(|error| Err(format!("publisher task: {error}"))),
-        );
-    }
-    let mut commits: HashMap<String, (Instant, Instant)> = HashMap::new();
+    let results = commit_at_rate(api, data, &mut rng, config.rate, config.seconds).await;
+    let mut commits = Vec::with_capacity(results.len());
     let mut publish_latencies = Vec::new();
     let mut samples = Vec::new();
     let mut publish_errors = 0u64;
     for result in results {
         match result {
-            Ok((event_id, sent, returned)) => {
-                publish_latencies.push(micros(returned - sent));
-                commits.insert(event_id, (sent, returned));
+            Ok((event_id, commit)) => {
+                publish_latencies.push(micros(commit.returned - commit.sent));
+                commits.push((event_id, commit));
             }
             Err(message) => {
                 publish_errors += 1;
@@ -194,7 +212,8 @@ pub(crate) async fn run(
             }
         }
     }
-    let published = commits.len() as u64;
+    let ledger = Ledger::new(commits);
+    let published = ledger.len() as u64;
     let expected = published * live as u64;
     // Wait for the deliveries (at most 30 s; give up after 3 s without progress).
     let drain_deadline = Instant::now() + Duration::from_secs(30);
@@ -214,14 +233,14 @@ pub(crate) async fn run(
         .finish(reading)
         .await
         .map_err(|error| error.to_string())?;
+    let client_rss_kib = procfs::rss_kib(std::process::id()).ok();
     let _ = guard.stop.send(true);
     let handles = std::mem::take(&mut guard.handles);
 
-    let mut from_send = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    let mut from_response = Vec::with_capacity(from_send.capacity());
-    let mut early = 0u64;
-    let mut last_receipt = window_started;
+    let mut checker = Checker::new(&ledger);
     let mut subscriber_failures: Vec<String> = Vec::new();
+    let mut malformed = 0u64;
+    let mut checked = 0usize;
     for handle in handles {
         let Ok(log) = handle.await else {
             subscriber_failures.push("subscriber task panicked".to_owned());
@@ -230,48 +249,105 @@ pub(crate) async fn run(
         if let Some(failure) = log.failure {
             subscriber_failures.push(failure);
         }
-        for (event_id, received) in log.deliveries {
-            if let Some((sent, returned)) = commits.get(&event_id) {
-                if received < *returned {
-                    early += 1;
-                }
-                from_send.push(micros(received.saturating_duration_since(*sent)));
-                from_response.push(micros(received.saturating_duration_since(*returned)));
-                last_receipt = last_receipt.max(received);
-            }
+        malformed += log.malformed;
+        // Only the subscribers that went live are owed the window's events.
+        if log.live {
+            checker.subscriber(&log.deliveries);
+            checked += 1;
         }
     }
-    let deliveries = from_send.len() as u64;
-    let missing = expected.saturating_sub(deliveries);
+    let exact = checker.totals;
     for failure in subscriber_failures.iter().chain(&connect_failures) {
         if samples.len() < 5 && !samples.contains(failure) {
             samples.push(failure.clone());
         }
     }
-    if missing > 0 && samples.len() < 5 {
-        samples.push(format!("{missing} deliveries missing"));
+    for (count, what) in [
+        (exact.missing, "deliveries missing"),
+        (exact.duplicated, "deliveries duplicated"),
+        (exact.out_of_order, "deliveries out of order"),
+        (malformed, "deliveries without the selected nested fields"),
+    ] {
+        if count > 0 && samples.len() < 5 {
+            samples.push(format!("{count} {what}"));
+        }
     }
-    let errors = missing + publish_errors + connect_failures.len() as u64;
+    let errors = exact.missing
+        + exact.duplicated
+        + exact.out_of_order
+        + malformed
+        + publish_errors
+        + connect_failures.len() as u64;
+    let per_subscriber = |after: Option<u64>| growth_per(rss_before.server, after, connected);
+    let peak_kib = (costs.server_peak_rss_mib * 1024.0) as u64;
+    let per_delivery_us = |seconds: f64| -> Option<f64> {
+        (exact.delivered > 0).then(|| seconds * 1e6 / exact.delivered as f64)
+    };
+    let client_per_subscriber =
+        |after: Option<u64>| growth_per(rss_before.client, after, connected);
+    let publish_latency = summarize(publish_latencies);
+    let baseline_latency = summarize(baseline_latencies);
     let detail = json!({
+        "selection": config.selection.name(),
+        "subscription": query,
         "subscribers": config.subscribers,
         "connected": connected,
         "live": live,
+        "checked_subscribers": checked,
         "connect_seconds": connect_seconds,
         "rate_per_second": config.rate,
         "published": published,
         "publish_errors": publish_errors,
-        "deliveries_expected": expected,
-        "deliveries": deliveries,
-        "missing": missing,
-        "early": early,
+        "deliveries_expected": exact.expected,
+        "deliveries": exact.delivered,
+        "missing": exact.missing,
+        "duplicated": exact.duplicated,
+        "out_of_order": exact.out_of_order,
+        "outside_window": exact.outside_window,
+        "malformed": malformed,
+        "early": checker.early,
         "subscriber_failures": subscriber_failures.len(),
-        "latency_from_response_ms": summarize(from_response),
-        "publish_latency_ms": summarize(publish_latencies),
+        "latency_from_response_ms": summarize(std::mem::take(&mut checker.from_response)),
+        "publish_latency_ms": publish_latency,
+        "publish_latency_without_subscribers_ms": baseline_latency,
+        "server_rss_kib": {
+            "before_connecting": rss_before.server,
+            "subscribed": rss_subscribed.server,
+            "idle": rss_idle.server,
+            "peak_under_load": peak_kib,
+        },
+        "server_rss_kib_per_subscriber": {
+            "subscribed": per_subscriber(rss_subscribed.server),
+            "idle": per_subscriber(rss_idle.server),
+            "under_load": per_subscriber(Some(peak_kib)),
+        },
+        "client_rss_kib_per_subscriber": {
+            "idle": client_per_subscriber(rss_idle.client),
+            "after_load": client_per_subscriber(client_rss_kib),
+        },
+        "server_cpu_us_per_delivery": per_delivery_us(costs.server_cpu_seconds),
+        "client_cpu_us_per_delivery": per_delivery_us(costs.client_cpu_seconds),
     });
+    eprintln!(
+        "bench: fanout ({} selection): {} of {} deliveries, {} missing, {} duplicated, {} out of order; server RSS/subscriber idle {} KiB, under load {} KiB; CPU/delivery server {} µs, client {} µs; commit p50/p99 {} ms during fan-out, {} ms without subscribers",
+        config.selection.name(),
+        exact.delivered,
+        exact.expected,
+        exact.missing,
+        exact.duplicated,
+        exact.out_of_order,
+        one_decimal(per_subscriber(rss_idle.server)),
+        one_decimal(per_subscriber(Some(peak_kib))),
+        one_decimal(per_delivery_us(costs.server_cpu_seconds)),
+        one_decimal(per_delivery_us(costs.client_cpu_seconds)),
+        percentiles(publish_latency.as_ref()),
+        percentiles(baseline_latency.as_ref()),
+    );
+    let last_receipt = checker.last_receipt.unwrap_or(window_started);
     Ok(FanoutOutcome {
-        deliveries,
+        deliveries: exact.delivered,
         errors,
-        latency: summarize(from_send),
+        latency: summarize(std::mem::take(&mut checker.from_send)),
         elapsed: last_receipt.saturating_duration_since(window_started),
         published,
         costs,
@@ -320,23 +396,82 @@ fn position_input(data: &SeedData, rng: &mut StdRng) -> Value {
     })
 }
 
-async fn publish(api: &Api, data: &SeedData, rng: &mut StdRng) -> Result<String, String> {
-    let input = position_input(data, rng);
-    let answer = api
-        .call::<Value>(
-            queries::CREATE_POSITION_WITH_EVENT,
-            json!({ "input": input }),
-        )
+/// KiB of growth per subscriber between two RSS readings.
+fn growth_per(before: Option<u64>, after: Option<u64>, subscribers: usize) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (subscribers > 0).then(|| after.saturating_sub(before) as f64 / subscribers as f64)
+}
+
+fn one_decimal(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.1}"))
+}
+
+fn percentiles(summary: Option<&Summary>) -> String {
+    summary.map_or_else(
+        || "-".to_owned(),
+        |summary| format!("{:.1}/{:.1}", summary.p50, summary.p99),
+    )
+}
+
+/// RSS in KiB of the server and of this process, None where /proc would not say.
+struct Rss {
+    server: Option<u64>,
+    client: Option<u64>,
+}
+
+impl Rss {
+    fn read(server_pid: u32) -> Self {
+        Self {
+            server: procfs::rss_kib(server_pid).ok(),
+            client: procfs::rss_kib(std::process::id()).ok(),
+        }
+    }
+}
+
+/// Commits `rate × seconds` events at `rate` per second, each on its own task so a slow
+/// commit does not lower the rate; returns them in the order they were sent.
+async fn commit_at_rate(
+    api: &Arc<Api>,
+    data: &SeedData,
+    rng: &mut StdRng,
+    rate: u32,
+    seconds: u64,
+) -> Vec<Result<(u128, Commit), String>> {
+    let total = u64::from(rate) * seconds;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut publishes = Vec::new();
+    for _ in 0..total {
+        ticker.tick().await;
+        publishes.push(tokio::spawn(publish_timed(
+            Arc::clone(api),
+            position_input(data, rng),
+        )));
+    }
+    let mut results = Vec::with_capacity(publishes.len());
+    for handle in publishes {
+        results.push(
+            handle
+                .await
+                .unwrap_or_else(|error| Err(format!("publisher task: {error}"))),
+        );
+    }
+    results
+}
+
+async fn publish(api: &Api, data: &SeedData, rng: &mut StdRng) -> Result<u128, String> {
+    publish_timed_ref(api, position_input(data, rng))
         .await
-        .map_err(|failed| failed.message)?;
-    answer.data["createPosition"]["events"][0]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("createPosition answered without its event: {}", answer.data))
+        .map(|(id, _)| id)
+}
+
+async fn publish_timed(api: Arc<Api>, input: Value) -> Result<(u128, Commit), String> {
+    publish_timed_ref(&api, input).await
 }
 
 /// Commits one event; returns its id, when the request left and when the answer arrived.
-async fn publish_timed(api: Arc<Api>, input: Value) -> Result<(String, Instant, Instant), String> {
+async fn publish_timed_ref(api: &Api, input: Value) -> Result<(u128, Commit), String> {
     let sent = Instant::now();
     let answer = api
         .call::<Value>(
@@ -348,9 +483,9 @@ async fn publish_timed(api: Arc<Api>, input: Value) -> Result<(String, Instant, 
     let returned = Instant::now();
     let id = answer.data["createPosition"]["events"][0]["id"]
         .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("createPosition answered without its event: {}", answer.data))?;
-    Ok((id, sent, returned))
+        .and_then(exactness::parse_id)
+        .ok_or_else(|| format!("createPosition answered without its event id: {}", answer.data))?;
+    Ok((id, Commit { sent, returned }))
 }
 
 #[derive(Default)]
@@ -364,40 +499,35 @@ struct Counters {
 struct Subscriber {
     url: String,
     key: String,
+    query: &'static str,
+    selection: FanoutSelection,
+    capacity: usize,
     shared: Arc<Counters>,
     gate: Arc<Semaphore>,
     ready: mpsc::Sender<Result<(), String>>,
     stop: watch::Receiver<bool>,
 }
 
-/// What one subscriber heard: (event id, receipt time), and why it stopped early if it did.
+/// What one subscriber heard: (event id, receipt time) in receipt order, and why it stopped
+/// early if it did.
 struct SubscriberLog {
-    deliveries: Vec<(String, Instant)>,
+    deliveries: Vec<(u128, Instant)>,
+    /// It received at least one event, so it was subscribed when the window opened.
+    live: bool,
+    /// `next` messages without the nested selection's fields.
+    malformed: u64,
     failure: Option<String>,
 }
 
-/// The one message shape on the hot path, parsed without building a `Value`.
-#[derive(Deserialize)]
-struct Next {
-    #[serde(rename = "type")]
-    kind: String,
-    payload: NextPayload,
-}
-
-#[derive(Deserialize)]
-struct NextPayload {
-    data: NextData,
-}
-
-#[derive(Deserialize)]
-struct NextData {
-    #[serde(rename = "positionEvents")]
-    position_events: EventId,
-}
-
-#[derive(Deserialize)]
-struct EventId {
-    id: String,
+impl SubscriberLog {
+    fn failed(reason: String) -> Self {
+        Self {
+            deliveries: Vec::new(),
+            live: false,
+            malformed: 0,
+            failure: Some(reason),
+        }
+    }
 }
 
 type Socket =
@@ -415,24 +545,21 @@ impl Subscriber {
             }
             Ok(Err(reason)) => {
                 let _ = self.ready.send(Err(reason.clone())).await;
-                return SubscriberLog {
-                    deliveries: Vec::new(),
-                    failure: Some(reason),
-                };
+                return SubscriberLog::failed(reason);
             }
             Err(_) => {
                 let reason = "handshake took over 30 s".to_owned();
                 let _ = self.ready.send(Err(reason.clone())).await;
-                return SubscriberLog {
-                    deliveries: Vec::new(),
-                    failure: Some(reason),
-                };
+                return SubscriberLog::failed(reason);
             }
         };
         let mut log = SubscriberLog {
-            deliveries: Vec::new(),
+            deliveries: Vec::with_capacity(self.capacity),
+            live: false,
+            malformed: 0,
             failure: None,
         };
+        let nested = self.selection == FanoutSelection::Nested;
         loop {
             let message = tokio::select! {
                 _ = self.stop.changed() => break,
@@ -457,15 +584,16 @@ impl Subscriber {
                     break;
                 }
             };
-            if let Ok(next) = serde_json::from_str::<Next>(text.as_str())
-                && next.kind == "next"
-            {
-                if log.deliveries.is_empty() {
+            if let Some(id) = exactness::event_id(text.as_str()) {
+                if !log.live {
+                    log.live = true;
                     self.shared.live.fetch_add(1, Ordering::Relaxed);
                 }
                 self.shared.delivered.fetch_add(1, Ordering::Relaxed);
-                log.deliveries
-                    .push((next.payload.data.position_events.id, received));
+                log.deliveries.push((id, received));
+                if nested && !text.as_str().contains("\"asset\":{\"label\":") {
+                    log.malformed += 1;
+                }
                 continue;
             }
             let value: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
@@ -544,7 +672,7 @@ impl Subscriber {
         let subscribe = json!({
             "id": "1",
             "type": "subscribe",
-            "payload": { "query": queries::SUBSCRIBE },
+            "payload": { "query": self.query },
         });
         socket
             .send(Message::Text(subscribe.to_string().into()))

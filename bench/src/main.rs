@@ -2,11 +2,14 @@
 //! seeds it over GraphQL, drives each workload over real HTTP/websockets and prints one JSON
 //! line per (store, workload) plus a Markdown table. See docs/benchmarks.md.
 
+mod anchor;
 mod args;
 mod client;
 mod error;
+mod exactness;
 mod fanout;
 mod meter;
+mod pgbench;
 mod postgres;
 mod procfs;
 mod queries;
@@ -16,7 +19,7 @@ mod server;
 mod stats;
 mod workloads;
 
-use args::{Args, StoreKind, Workload};
+use args::{Args, KeyKind, StoreKind, Workload};
 use clap::Parser as _;
 use client::Api;
 use error::{Context as _, Error, Result};
@@ -32,6 +35,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
+use workloads::Caller;
 
 /// The root key every bench server starts with. At least 32 characters, as the server demands;
 /// a throwaway for a loopback-only server, not a secret.
@@ -49,10 +53,10 @@ async fn main() -> ExitCode {
 }
 
 /// What every record of a run shares.
-struct RunInfo {
-    seed: SeedConfig,
-    machine: Machine,
-    commit: Option<String>,
+pub(crate) struct RunInfo {
+    pub(crate) seed: SeedConfig,
+    pub(crate) machine: Machine,
+    pub(crate) commit: Option<String>,
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -124,6 +128,7 @@ async fn run(args: Args) -> Result<()> {
         let api = Arc::new(Api::new(server.base_url(), ROOT_KEY)?);
         let data = Arc::new(seed::seed(&api, seed_config).await?);
         let nested_shape = workloads::verify_nested(&api, &seed_config).await?;
+        let callers = callers(&args, &api, server.base_url(), &data).await?;
         let meter = Meter {
             api: &api,
             server_pid: server.pid(),
@@ -131,35 +136,66 @@ async fn run(args: Args) -> Result<()> {
             ticks_per_second,
         };
         for workload in unique(&args.workloads) {
-            let record = match workload {
+            let mut produced = Vec::new();
+            match workload {
                 Workload::Fanout => {
-                    run_fanout(store, &args, &api, &server, &data, &meter, &info).await
+                    produced.push(
+                        run_fanout(store, &args, &api, &server, &data, &meter, &info).await,
+                    );
                 }
+                Workload::Pgbench => match &db {
+                    Some(db) => {
+                        produced.extend(anchor::run(&args, &api, db, &data, &meter, &info).await);
+                    }
+                    None => eprintln!("bench: pgbench runs on the postgres store only"),
+                },
                 _ => {
-                    let detail = match workload {
-                        Workload::Nested => nested_shape.clone(),
-                        Workload::Mixed => json!({ "write_share": 0.10 }),
-                        _ => Value::Null,
+                    let keys: Vec<&Arc<Caller>> = if workload.is_read() {
+                        callers
+                            .iter()
+                            .filter(|caller| args.keys.contains(&caller.key))
+                            .collect()
+                    } else {
+                        // Writes and mixed need a key that may write anywhere: the root key.
+                        callers.iter().take(1).collect()
                     };
-                    run_closed(store, workload, &args, &api, &data, &meter, &info, detail)
+                    for caller in keys {
+                        let detail = match workload {
+                            Workload::Nested if caller.key == KeyKind::Root => nested_shape.clone(),
+                            Workload::Mixed => json!({ "write_share": 0.10 }),
+                            _ => Value::Null,
+                        };
+                        let record = run_closed(
+                            store, workload, &args, caller, &data, &meter, &info, detail,
+                        )
                         .await
                         .context(format!(
-                            "{} on {} (server log {})",
+                            "{} with the {} key on {} (server log {})",
                             workload.name(),
+                            caller.key.name(),
                             store.name(),
                             server.log().display()
-                        ))?
+                        ))?;
+                        produced.push(record);
+                    }
                 }
-            };
-            println!("{}", record.line());
-            let line = serde_json::to_string(&record).context("encoding a record")?;
-            writeln!(out, "{line}").context(format!("writing {}", args.out.display()))?;
-            records.push(record);
+            }
+            for record in produced {
+                println!("{}", record.line());
+                let line = serde_json::to_string(&record).context("encoding a record")?;
+                writeln!(out, "{line}").context(format!("writing {}", args.out.display()))?;
+                records.push(record);
+            }
         }
         server.stop().await;
         drop(db);
     }
-    let table = report::markdown(&records);
+    let mut table = report::markdown(&records);
+    let ratios = report::ratios(&records);
+    if !ratios.is_empty() {
+        table.push_str("\nPoint reads against PostgreSQL's own rate in the same run:\n\n");
+        table.push_str(&ratios);
+    }
     println!("\n{table}");
     let table_path = args.out.with_extension("md");
     std::fs::write(&table_path, &table).context(format!("writing {}", table_path.display()))?;
@@ -179,7 +215,7 @@ async fn run_closed(
     store: StoreKind,
     workload: Workload,
     args: &Args,
-    api: &Arc<Api>,
+    caller: &Arc<Caller>,
     data: &Arc<SeedData>,
     meter: &Meter<'_>,
     info: &RunInfo,
@@ -188,27 +224,31 @@ async fn run_closed(
     if args.warmup > 0 {
         let warmup = Duration::from_secs(args.warmup);
         let seed = args.seed.wrapping_add(1);
-        workloads::closed_loop(workload, api, data, args.clients, warmup, seed).await?;
+        workloads::closed_loop(workload, caller, data, args.clients, warmup, seed).await?;
     }
     let reading = meter.start().await?;
     let duration = Duration::from_secs(args.seconds);
     let outcome =
-        workloads::closed_loop(workload, api, data, args.clients, duration, args.seed).await?;
+        workloads::closed_loop(workload, caller, data, args.clients, duration, args.seed)
+            .await?;
     let costs = meter.finish(reading).await?;
     let tally = outcome.tally;
     let seconds = outcome.elapsed.as_secs_f64();
+    let sent = tally.requests();
     Ok(Record {
         store: store.name(),
         workload: workload.name(),
+        key: Some(caller.key.name()),
         status: "ok".to_owned(),
         clients: args.clients,
         seconds,
-        requests: tally.requests,
+        requests: tally.ok,
         errors: tally.errors,
-        requests_per_second: tally.requests as f64 / seconds,
-        statements_per_request: (tally.requests > 0)
-            .then(|| costs.statements as f64 / tally.requests as f64),
+        requests_per_second: tally.ok as f64 / seconds,
+        // Failed requests ran statements too: divide by every request sent.
+        statements_per_request: (sent > 0).then(|| costs.statements as f64 / sent as f64),
         latency_ms: stats::summarize(tally.latencies),
+        error_latency_ms: stats::summarize(tally.error_latencies),
         costs: Some(costs),
         error_samples: tally.samples,
         detail,
@@ -232,6 +272,7 @@ async fn run_fanout(
         rate: args.rate,
         seconds: args.seconds,
         seed: args.seed,
+        selection: args.fanout_selection,
     };
     match fanout::run(api, server.base_url(), ROOT_KEY, data, &config, meter).await {
         Ok(outcome) => {
@@ -239,6 +280,7 @@ async fn run_fanout(
             Record {
                 store: store.name(),
                 workload: Workload::Fanout.name(),
+                key: None,
                 status: "ok".to_owned(),
                 clients: args.subscribers,
                 seconds,
@@ -250,6 +292,7 @@ async fn run_fanout(
                     0.0
                 },
                 latency_ms: outcome.latency,
+                error_latency_ms: None,
                 statements_per_request: (outcome.published > 0)
                     .then(|| outcome.costs.statements as f64 / outcome.published as f64),
                 costs: Some(outcome.costs),
@@ -273,6 +316,36 @@ async fn run_fanout(
             )
         }
     }
+}
+
+/// The root caller first (writes and mixed always use it), then one per other `--keys` entry; an institution key is created
+/// for the first seeded institution (it sees that institution only).
+async fn callers(
+    args: &Args,
+    root: &Arc<Api>,
+    base_url: &str,
+    data: &SeedData,
+) -> Result<Vec<Arc<Caller>>> {
+    let mut callers = vec![Arc::new(Caller {
+        key: KeyKind::Root,
+        api: Arc::clone(root),
+        institutions: data.institutions.clone(),
+        positions: data.positions.clone(),
+    })];
+    if args.keys.contains(&KeyKind::Institution) {
+        let institution = data
+            .institutions
+            .first()
+            .ok_or_else(|| Error::msg("no institution was seeded"))?;
+        let token = seed::institution_key(root, institution).await?;
+        callers.push(Arc::new(Caller {
+            key: KeyKind::Institution,
+            api: Arc::new(Api::new(base_url, &token)?),
+            institutions: vec![institution.clone()],
+            positions: data.first_institution_positions.clone(),
+        }));
+    }
+    Ok(callers)
 }
 
 /// Flags in the order given, each once.

@@ -15,10 +15,16 @@ pub(crate) struct BenchDb {
 impl BenchDb {
     /// Creates `escrowgrid_bench_<unix seconds>_<pid>` next to the database `admin_url` names.
     pub(crate) fn create(admin_url: &str, keep: bool) -> Result<Self> {
+        Self::create_tagged(admin_url, "", keep)
+    }
+
+    /// `create`, with `tag` after `escrowgrid_bench_` (e.g. `pgbench_`), for scratch
+    /// databases created in the same second as the bench database.
+    pub(crate) fn create_tagged(admin_url: &str, tag: &str, keep: bool) -> Result<Self> {
         let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
-        let name = format!("escrowgrid_bench_{seconds}_{}", std::process::id());
+        let name = format!("escrowgrid_bench_{tag}{seconds}_{}", std::process::id());
         let url = with_database(admin_url, &name)?;
         psql(admin_url, &format!("CREATE DATABASE {name}")).context(format!(
             "creating database {name} (is PostgreSQL running at {admin_url}? set --database-url)"
@@ -37,6 +43,37 @@ impl BenchDb {
 
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Runs `sql` in the bench database itself.
+    pub(crate) fn execute(&self, sql: &str) -> Result<String> {
+        psql(&self.url, sql)
+    }
+
+    /// The database server's clock, as text `last_statements` accepts.
+    pub(crate) fn clock(&self) -> Result<String> {
+        Ok(psql(&self.admin_url, "SELECT clock_timestamp()")?
+            .trim()
+            .to_owned())
+    }
+
+    /// The statements the bench database's other sessions started at or after `since` (a
+    /// `clock` reading), newest first: what the server just ran, exactly as it sent it, with
+    /// its `$n` placeholders (pg_stat_activity keeps each session's latest statement).
+    pub(crate) fn last_statements(&self, since: &str) -> Result<Vec<String>> {
+        let query = format!(
+            "SELECT query FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid() AND query_start >= '{}'::timestamptz ORDER BY query_start DESC",
+            self.name,
+            since.replace('\'', "''")
+        );
+        // NUL-separated: a statement may span lines.
+        let out = psql_with(&self.admin_url, &query, &["-0"])?;
+        Ok(out
+            .split('\0')
+            .map(str::trim)
+            .filter(|statement| !statement.is_empty())
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Process ids of the backends connected to the bench database: their CPU time is the
@@ -71,19 +108,14 @@ impl Drop for BenchDb {
 }
 
 fn psql(url: &str, sql: &str) -> Result<String> {
+    psql_with(url, sql, &[])
+}
+
+fn psql_with(url: &str, sql: &str, extra: &[&str]) -> Result<String> {
     let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(extra)
+        .args(["-d", url, "-c", sql])
         .output()
         .context("running psql (install the PostgreSQL client)")?;
     if !out.status.success() {

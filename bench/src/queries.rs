@@ -21,12 +21,54 @@ pub(crate) const NESTED: &str = "query Nested {
   }
 }";
 
-/// One position with its history, as a detail page asks for it.
+/// The issue's nested page: two institutions, five assets each, ten positions each, with
+/// their events.
+pub(crate) const NESTED_PAGE: &str = "query NestedPage {
+  institutions(first: 2) { nodes { id name
+    assets(first: 5) { nodes { id label
+      positions(first: 10) { nodes {
+        id holderReference currency amount state
+        events { id fromState toState at }
+      } }
+    } }
+  } }
+}";
+
+/// One institution's page, as its own dashboard asks for it.
+pub(crate) const ONE_INSTITUTION: &str = "query OneInstitution($id: ID!) {
+  institution(id: $id) { id name
+    assets(first: 20) { nodes { id label
+      positions(first: 20) { nodes {
+        id holderReference currency amount state
+        events { id fromState toState at }
+      } }
+    } }
+  }
+}";
+
+/// One position by id: its scalars and the ids of its institution and asset.
 pub(crate) const POINT: &str = "query Point($id: ID!) {
   position(id: $id) {
-    id holderReference currency amount releasedAmount state version updatedAt
-    events { id fromState toState releaseAmount version at }
+    id institution { id } asset { id }
+    holderReference currency amount state externalReference createdAt updatedAt
   }
+}";
+
+/// `POINT` plus the position's lifecycle events.
+pub(crate) const POINT_EVENTS: &str = "query PointEvents($id: ID!) {
+  position(id: $id) {
+    id institution { id } asset { id }
+    holderReference currency amount state externalReference createdAt updatedAt
+    events { id fromState toState at }
+  }
+}";
+
+/// The smallest read of one position: the harness sends it once, alone, to capture the SQL
+/// statement the server runs for `position(id)` (see `postgres::BenchDb::last_statement`).
+pub(crate) const POSITION_ID: &str = "query($id: ID!) { position(id: $id) { id } }";
+
+pub(crate) const CREATE_API_KEY: &str = "mutation($input: CreateApiKeyInput!) {
+  createApiKey(input: $input) { token }
 }";
 
 pub(crate) const CREATE_INSTITUTION: &str =
@@ -50,6 +92,11 @@ pub(crate) const TRANSITION: &str = "mutation($input: TransitionPositionInput!) 
   transitionPosition(input: $input) { id state version }
 }";
 
-/// Every event, no filter: each subscriber hears each commit (the fanout worst case).
-pub(crate) const SUBSCRIBE: &str =
+/// Every event, no filter: each subscriber hears each commit (the fanout worst case). `id`
+/// comes first in both selections: the subscribers find it by a byte scan of the message.
+pub(crate) const SUBSCRIBE_SCALAR: &str =
     "subscription { positionEvents { id cursor version toState at } }";
+
+/// The same events with a nested selection the server must load per event.
+pub(crate) const SUBSCRIBE_NESTED: &str =
+    "subscription { positionEvents { id position { state version asset { label } } } }";

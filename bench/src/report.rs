@@ -13,16 +13,26 @@ use std::fmt::Write as _;
 pub(crate) struct Record {
     pub(crate) store: &'static str,
     pub(crate) workload: &'static str,
+    /// The key the requests carried: "root" or "institution" (an ADMIN key of the first
+    /// seeded institution); none for writes, fanout and pgbench.
+    pub(crate) key: Option<&'static str>,
     /// "ok", or "unavailable: <reason>" when the workload could not run at all.
     pub(crate) status: String,
     /// Concurrent clients; for fanout, websocket subscribers.
     pub(crate) clients: usize,
     pub(crate) seconds: f64,
-    /// HTTP requests; for fanout, event deliveries to subscribers.
+    /// Requests answered correctly; for fanout, event deliveries matched exactly once; for
+    /// pgbench, transactions.
     pub(crate) requests: u64,
+    /// Failed requests, apart from `requests`; for fanout, missing + duplicated + out-of-order
+    /// deliveries, failed commits and failed subscribers.
     pub(crate) errors: u64,
+    /// `requests` (successes only) per second.
     pub(crate) requests_per_second: f64,
+    /// Percentiles of the successful requests only.
     pub(crate) latency_ms: Option<Summary>,
+    /// Percentiles of the failed requests, kept out of `latency_ms`.
+    pub(crate) error_latency_ms: Option<Summary>,
     /// Statements per HTTP request; for fanout, per committed event.
     pub(crate) statements_per_request: Option<f64>,
     pub(crate) costs: Option<Costs>,
@@ -46,6 +56,7 @@ impl Record {
         Self {
             store,
             workload,
+            key: None,
             status: format!("unavailable: {reason}"),
             clients,
             seconds: 0.0,
@@ -53,6 +64,7 @@ impl Record {
             errors: 0,
             requests_per_second: 0.0,
             latency_ms: None,
+            error_latency_ms: None,
             statements_per_request: None,
             costs: None,
             error_samples: Vec::new(),
@@ -63,13 +75,29 @@ impl Record {
         }
     }
 
+    /// The workload as the table shows it, with the key when it is not the root key.
+    pub(crate) fn label(&self) -> String {
+        match self.key {
+            Some("institution") => format!("{} (institution key)", self.workload),
+            _ => self.workload.to_owned(),
+        }
+    }
+
     /// The one-line stdout summary printed as each workload finishes.
     pub(crate) fn line(&self) -> String {
         match (&self.latency_ms, self.status.as_str()) {
-            (Some(latency), "ok") => format!(
-                "{:<8} {:<6} {:>5} clients  {:>9.1} req/s  p50 {:>8.2}  p90 {:>8.2}  p99 {:>8.2}  max {:>8.2} ms  errors {}  stmts/req {}",
+            (_, "ok") if self.latency_ms.is_none() => format!(
+                "{:<8} {:<24} {:>5} clients  {:>9.1} req/s  errors {}",
                 self.store,
-                self.workload,
+                self.label(),
+                self.clients,
+                self.requests_per_second,
+                self.errors
+            ),
+            (Some(latency), "ok") => format!(
+                "{:<8} {:<24} {:>5} clients  {:>9.1} req/s  p50 {:>8.2}  p90 {:>8.2}  p99 {:>8.2}  max {:>8.2} ms  errors {}  stmts/req {}",
+                self.store,
+                self.label(),
                 self.clients,
                 self.requests_per_second,
                 latency.p50,
@@ -80,12 +108,12 @@ impl Record {
                 self.statements_per_request
                     .map_or_else(|| "-".to_owned(), |value| format!("{value:.2}")),
             ),
-            _ => format!("{:<8} {:<6} {}", self.store, self.workload, self.status),
+            _ => format!("{:<8} {:<24} {}", self.store, self.label(), self.status),
         }
     }
 }
 
-pub(crate) const TABLE_HEADER: &str = "| store | workload | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | stmts/req | server CPU s | peak RSS MiB | db CPU s | other CPU s |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+pub(crate) const TABLE_HEADER: &str = "| store | workload | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | stmts/req | server CPU s | peak RSS MiB | db CPU s | client CPU s | other CPU s |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
 
 pub(crate) fn markdown(records: &[Record]) -> String {
     let mut table = String::from(TABLE_HEADER);
@@ -102,9 +130,9 @@ pub(crate) fn markdown(records: &[Record]) -> String {
         };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             record.store,
-            record.workload,
+            record.label(),
             record.clients,
             rate,
             cell(latency.map(|l| l.p50), 2),
@@ -120,8 +148,63 @@ pub(crate) fn markdown(records: &[Record]) -> String {
             cell(costs.map(|c| c.server_cpu_seconds), 2),
             cell(costs.map(|c| c.server_peak_rss_mib), 1),
             cell(costs.and_then(|c| c.db_cpu_seconds), 2),
+            cell(costs.map(|c| c.client_cpu_seconds), 2),
             cell(costs.map(|c| c.other_cpu_seconds), 2),
         );
+    }
+    table
+}
+
+/// Workload names of the pgbench rows, which `ratios` reads the server's rates against.
+pub(crate) const PGBENCH_SELECT_ONLY: &str = "pgbench -S";
+pub(crate) const PGBENCH_POINT_STATEMENT: &str = "pgbench point statement";
+
+/// Each PostgreSQL point row's req/s as a share of pgbench's tps in the same run; empty when
+/// the run had no pgbench rows or no PostgreSQL point rows.
+pub(crate) fn ratios(records: &[Record]) -> String {
+    let ok = |record: &&Record| record.store == "postgres" && record.status == "ok";
+    let anchors: Vec<&Record> = records
+        .iter()
+        .filter(ok)
+        .filter(|record| {
+            [PGBENCH_SELECT_ONLY, PGBENCH_POINT_STATEMENT].contains(&record.workload)
+        })
+        .filter(|record| record.requests_per_second > 0.0)
+        .collect();
+    let reads: Vec<&Record> = records
+        .iter()
+        .filter(ok)
+        .filter(|record| ["point", "point_events"].contains(&record.workload))
+        .collect();
+    if anchors.is_empty() || reads.is_empty() {
+        return String::new();
+    }
+    let mut table = String::from("| workload | req/s |");
+    for anchor in &anchors {
+        let _ = write!(
+            table,
+            " % of {} ({:.0} tps) |",
+            anchor.workload, anchor.requests_per_second
+        );
+    }
+    table.push_str("\n|---|--:|");
+    table.push_str(&"--:|".repeat(anchors.len()));
+    table.push('\n');
+    for read in reads {
+        let _ = write!(
+            table,
+            "| {} | {:.1} |",
+            read.label(),
+            read.requests_per_second
+        );
+        for anchor in &anchors {
+            let _ = write!(
+                table,
+                " {:.1} % |",
+                100.0 * read.requests_per_second / anchor.requests_per_second
+            );
+        }
+        table.push('\n');
     }
     table
 }

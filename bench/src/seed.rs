@@ -32,8 +32,12 @@ pub(crate) struct AssetRef {
 /// What the workloads pick from.
 #[derive(Debug)]
 pub(crate) struct SeedData {
+    pub(crate) institutions: Vec<String>,
     pub(crate) assets: Vec<AssetRef>,
     pub(crate) positions: Vec<String>,
+    /// The positions of `institutions[0]`, the institution the bench's institution key
+    /// belongs to.
+    pub(crate) first_institution_positions: Vec<String>,
 }
 
 /// One position's lifecycle, decided before any request is sent so concurrency cannot change it.
@@ -153,6 +157,8 @@ pub(crate) async fn seed(api: &Api, config: SeedConfig) -> Result<SeedData> {
         })
         .collect();
     let assets_ref = &assets;
+    let first_institution_assets = config.assets;
+    let planned_assets: Vec<usize> = plans.iter().map(|plan| plan.asset).collect();
     let positions: Vec<String> = stream::iter(plans)
         .map(|plan| async move { seed_position(api, &assets_ref[plan.asset], plan).await })
         .buffered(config.concurrency)
@@ -169,7 +175,38 @@ pub(crate) async fn seed(api: &Api, config: SeedConfig) -> Result<SeedData> {
         config.events,
         mutations as f64 / seconds
     );
-    Ok(SeedData { assets, positions })
+    // Assets are created institution by institution, so the first institution's are the
+    // first `--assets` of them.
+    let first_institution_positions = positions
+        .iter()
+        .zip(planned_assets)
+        .filter(|(_, asset)| *asset < first_institution_assets)
+        .map(|(id, _)| id.clone())
+        .collect();
+    Ok(SeedData {
+        institutions,
+        assets,
+        positions,
+        first_institution_positions,
+    })
+}
+
+/// An ADMIN key of `institution`, created with the root key as an operator would: the read
+/// workloads also run with it, because an institution key is what production traffic carries
+/// (and it sees only its institution).
+pub(crate) async fn institution_key(api: &Api, institution: &str) -> Result<String> {
+    let input = json!({
+        "institutionId": institution,
+        "label": "bench institution admin",
+        "role": "ADMIN",
+    });
+    let data: Value = api
+        .must(queries::CREATE_API_KEY, json!({ "input": input }))
+        .await?;
+    data["createApiKey"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::msg(format!("createApiKey answered without a token: {data}")))
 }
 
 /// Creates one position and walks it through E-1 transitions: FUNDED, then PARTIALLY_RELEASED.

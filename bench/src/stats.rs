@@ -39,12 +39,16 @@ pub(crate) fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// What one client saw; merged after the run so the hot loop touches no shared state.
+/// What one client saw; merged after the run so the hot loop touches no shared state. A failed
+/// request is counted in `errors` and its latency kept in `error_latencies`, never in
+/// `latencies`: a fast error must not make the percentiles look better.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    pub(crate) requests: u64,
+    /// Requests answered correctly.
+    pub(crate) ok: u64,
     pub(crate) errors: u64,
     pub(crate) latencies: Vec<u64>,
+    pub(crate) error_latencies: Vec<u64>,
     /// A few distinct error messages, so a run with errors says what they were.
     pub(crate) samples: Vec<String>,
 }
@@ -52,34 +56,55 @@ pub(crate) struct Tally {
 const MAX_SAMPLES: usize = 5;
 
 impl Tally {
-    /// Counts one request, failed or not, and hands back its data when it succeeded.
+    /// Counts one request and hands back its data when it succeeded.
     pub(crate) fn record<T>(&mut self, result: Result<Timed<T>, Failed>) -> Option<T> {
-        self.requests += 1;
+        self.record_checked(result, |_| None)
+    }
+
+    /// `record`, where `check` may still find the answer wrong (e.g. a null position): then
+    /// the request is a failure like any other.
+    pub(crate) fn record_checked<T>(
+        &mut self,
+        result: Result<Timed<T>, Failed>,
+        check: impl FnOnce(&T) -> Option<String>,
+    ) -> Option<T> {
         match result {
-            Ok(timed) => {
-                self.latencies.push(micros(timed.latency));
-                Some(timed.data)
-            }
+            Ok(timed) => match check(&timed.data) {
+                None => {
+                    self.ok += 1;
+                    self.latencies.push(micros(timed.latency));
+                    Some(timed.data)
+                }
+                Some(message) => {
+                    self.failed(message, timed.latency);
+                    None
+                }
+            },
             Err(failed) => {
-                self.latencies.push(micros(failed.latency));
-                self.error(failed.message);
+                self.failed(failed.message, failed.latency);
                 None
             }
         }
     }
 
-    /// An error found after the request answered (e.g. a null position).
-    pub(crate) fn error(&mut self, message: String) {
+    /// Every request sent, answered correctly or not.
+    pub(crate) fn requests(&self) -> u64 {
+        self.ok + self.errors
+    }
+
+    fn failed(&mut self, message: String, latency: Duration) {
         self.errors += 1;
+        self.error_latencies.push(micros(latency));
         if self.samples.len() < MAX_SAMPLES && !self.samples.contains(&message) {
             self.samples.push(message);
         }
     }
 
     pub(crate) fn merge(&mut self, other: Self) {
-        self.requests += other.requests;
+        self.ok += other.ok;
         self.errors += other.errors;
         self.latencies.extend(other.latencies);
+        self.error_latencies.extend(other.error_latencies);
         for sample in other.samples {
             if self.samples.len() < MAX_SAMPLES && !self.samples.contains(&sample) {
                 self.samples.push(sample);
@@ -90,7 +115,35 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
-    use super::summarize;
+    use super::{Tally, summarize};
+    use crate::client::{Failed, Timed};
+    use std::time::Duration;
+
+    #[test]
+    fn failures_are_counted_apart_from_the_percentiles() {
+        let mut tally = Tally::default();
+        let answer = |ms| {
+            Ok::<_, Failed>(Timed {
+                data: ms,
+                latency: Duration::from_millis(ms),
+            })
+        };
+        assert_eq!(tally.record(answer(10)), Some(10));
+        let failed = Err(Failed {
+            message: "HTTP 500".to_owned(),
+            latency: Duration::from_millis(1),
+        });
+        assert_eq!(tally.record::<u64>(failed), None);
+        let wrong = tally.record_checked(answer(2), |_| Some("null".to_owned()));
+        assert_eq!(wrong, None);
+        let mut other = Tally::default();
+        other.record(answer(30));
+        tally.merge(other);
+        assert_eq!((tally.ok, tally.errors, tally.requests()), (2, 2, 4));
+        assert_eq!(tally.latencies, vec![10_000, 30_000]);
+        assert_eq!(tally.error_latencies, vec![1_000, 2_000]);
+        assert_eq!(tally.samples, vec!["HTTP 500".to_owned(), "null".to_owned()]);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

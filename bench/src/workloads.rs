@@ -1,8 +1,9 @@
-//! The request/response workloads (`nested`, `point`, `write`, `mixed`): C closed-loop clients,
-//! each sending its next request as soon as the previous one answered, until the deadline.
-//! Closed loop measures what the server sustains; latency is per HTTP request.
+//! The request/response workloads (`nested`, `nested_page`, `one_institution`, `point`,
+//! `point_events`, `write`, `mixed`): C closed-loop clients, each sending its next request as
+//! soon as the previous one answered, until the deadline. Closed loop measures what the server
+//! sustains; latency is per HTTP request.
 
-use crate::args::Workload;
+use crate::args::{KeyKind, Workload};
 use crate::client::Api;
 use crate::error::{Error, Result};
 use crate::queries;
@@ -19,6 +20,14 @@ use std::time::{Duration, Instant};
 /// Share of `mixed` requests that are writes.
 const MIXED_WRITE_SHARE: f64 = 0.10;
 
+/// Who sends the requests, and what that key can see to pick from.
+pub(crate) struct Caller {
+    pub(crate) key: KeyKind,
+    pub(crate) api: Arc<Api>,
+    pub(crate) institutions: Vec<String>,
+    pub(crate) positions: Vec<String>,
+}
+
 pub(crate) struct Outcome {
     pub(crate) tally: Tally,
     pub(crate) elapsed: Duration,
@@ -28,22 +37,28 @@ pub(crate) struct Outcome {
 /// deadline finish and count; `elapsed` runs until the last of them answered.
 pub(crate) async fn closed_loop(
     workload: Workload,
-    api: &Arc<Api>,
+    caller: &Arc<Caller>,
     data: &Arc<SeedData>,
     clients: usize,
     duration: Duration,
     seed: u64,
 ) -> Result<Outcome> {
+    if caller.positions.is_empty() || caller.institutions.is_empty() {
+        return Err(Error::msg(format!(
+            "the {} key sees no seeded institution or position",
+            caller.key.name()
+        )));
+    }
     let started = Instant::now();
     let deadline = started + duration;
     let handles: Vec<_> = (0..clients)
         .map(|client| {
-            let api = Arc::clone(api);
+            let caller = Arc::clone(caller);
             let data = Arc::clone(data);
             // Each client its own stream, so the choices do not depend on scheduling.
             let rng =
                 StdRng::seed_from_u64(seed ^ (client as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            tokio::spawn(async move { client_loop(workload, &api, &data, rng, deadline).await })
+            tokio::spawn(async move { client_loop(workload, &caller, &data, rng, deadline).await })
         })
         .collect();
     let mut tally = Tally::default();
@@ -64,9 +79,24 @@ struct PointData {
     position: Option<IgnoredAny>,
 }
 
+#[derive(Deserialize)]
+struct InstitutionData {
+    institution: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PageData {
+    institutions: Nodes,
+}
+
+#[derive(Deserialize)]
+struct Nodes {
+    nodes: Vec<IgnoredAny>,
+}
+
 async fn client_loop(
     workload: Workload,
-    api: &Api,
+    caller: &Caller,
     data: &SeedData,
     mut rng: StdRng,
     deadline: Instant,
@@ -76,34 +106,63 @@ async fn client_loop(
     // createPosition / transitionPosition(FUNDED), one request per step.
     let mut pending: Option<String> = None;
     while Instant::now() < deadline {
+        let api = &caller.api;
         match workload {
             Workload::Nested => {
                 tally.record(api.call::<IgnoredAny>(queries::NESTED, json!({})).await);
             }
-            Workload::Point => point(api, data, &mut rng, &mut tally).await,
+            Workload::NestedPage => {
+                let answer = api.call::<PageData>(queries::NESTED_PAGE, json!({})).await;
+                tally.record_checked(answer, |page| {
+                    page.institutions
+                        .nodes
+                        .is_empty()
+                        .then(|| "institutions(first: 2) returned no institution".to_owned())
+                });
+            }
+            Workload::OneInstitution => {
+                let id = &caller.institutions[rng.random_range(0..caller.institutions.len())];
+                let answer = api
+                    .call::<InstitutionData>(queries::ONE_INSTITUTION, json!({ "id": id }))
+                    .await;
+                tally.record_checked(answer, |found| {
+                    found
+                        .institution
+                        .is_none()
+                        .then(|| format!("institution({id}) returned null"))
+                });
+            }
+            Workload::Point => point(queries::POINT, caller, &mut rng, &mut tally).await,
+            Workload::PointEvents => {
+                point(queries::POINT_EVENTS, caller, &mut rng, &mut tally).await;
+            }
             Workload::Write => write_step(api, data, &mut rng, &mut pending, &mut tally).await,
             Workload::Mixed => {
                 if rng.random_bool(MIXED_WRITE_SHARE) {
                     write_step(api, data, &mut rng, &mut pending, &mut tally).await;
                 } else {
-                    point(api, data, &mut rng, &mut tally).await;
+                    point(queries::POINT, caller, &mut rng, &mut tally).await;
                 }
             }
-            // Not a request/response workload; main never sends it here.
-            Workload::Fanout => break,
+            // Not request/response workloads; main never sends them here.
+            Workload::Pgbench | Workload::Fanout => break,
         }
     }
     tally
 }
 
-async fn point(api: &Api, data: &SeedData, rng: &mut StdRng, tally: &mut Tally) {
-    let id = &data.positions[rng.random_range(0..data.positions.len())];
-    let answer = api
-        .call::<PointData>(queries::POINT, json!({ "id": id }))
+async fn point(query: &str, caller: &Caller, rng: &mut StdRng, tally: &mut Tally) {
+    let id = &caller.positions[rng.random_range(0..caller.positions.len())];
+    let answer = caller
+        .api
+        .call::<PointData>(query, json!({ "id": id }))
         .await;
-    if let Some(PointData { position: None }) = tally.record(answer) {
-        tally.error(format!("position({id}) returned null"));
-    }
+    tally.record_checked(answer, |found| {
+        found
+            .position
+            .is_none()
+            .then(|| format!("position({id}) returned null"))
+    });
 }
 
 async fn write_step(
@@ -126,12 +185,12 @@ async fn write_step(
             let answer = api
                 .call::<Value>(queries::CREATE_POSITION, json!({ "input": input }))
                 .await;
-            if let Some(created) = tally.record(answer) {
-                match id_of(&created, "createPosition") {
-                    Ok(id) => *pending = Some(id),
-                    Err(error) => tally.error(error.to_string()),
-                }
-            }
+            let created = tally.record_checked(answer, |created| {
+                id_of(created, "createPosition")
+                    .err()
+                    .map(|error| error.to_string())
+            });
+            *pending = created.and_then(|created| id_of(&created, "createPosition").ok());
         }
         Some(id) => {
             let input = json!({ "positionId": id, "toState": "FUNDED", "expectedVersion": 1 });
