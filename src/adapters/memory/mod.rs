@@ -5,11 +5,18 @@
 //! rule, and only then mutates, so a refused write leaves nothing behind and concurrent writers
 //! serialise exactly as PostgreSQL row locks would make them. The lock is never held across an
 //! `.await` (no trait method awaits anything).
+//!
+//! One module per aggregate implements its port trait, as in the SeaORM adapter.
 
-mod access;
-mod catalog;
+mod api_keys;
+mod assets;
+mod audit;
 mod events;
+mod institutions;
+mod ledger;
+mod policies;
 mod positions;
+mod templates;
 
 use crate::domain::model::{
     ApiKey, Asset, AssetTemplate, AuditEvent, IdempotencyRecord, Institution, LedgerEvent, Policy,

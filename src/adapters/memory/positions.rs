@@ -1,4 +1,4 @@
-//! Positions, their lifecycle events and the ledger: the guarded, idempotent, atomic writes.
+//! Positions and their lifecycle events: the guarded, idempotent, atomic writes.
 
 use super::{
     MemoryStore, State, by_ids, count, counts_by_parent, duplicate, eq_or_any, not_found, one_of,
@@ -9,9 +9,8 @@ use crate::domain::model::{
 };
 use crate::domain::{InstitutionId, PositionId};
 use crate::ports::{
-    IdempotencyClaim, LedgerFilter, LedgerRepository, Page, PageRequest, PositionCreation,
-    PositionFilter, PositionParent, PositionRepository, PositionTransition, RepoError, RepoResult,
-    Scope, UniqueRule, WriteOutcome,
+    IdempotencyClaim, Page, PageRequest, PositionCreation, PositionFilter, PositionParent,
+    PositionRepository, PositionTransition, RepoError, RepoResult, Scope, UniqueRule, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -41,20 +40,6 @@ fn position_parent(parent: PositionParent, position: &Position) -> Uuid {
         PositionParent::Institution => position.institution_id.0,
         PositionParent::Asset => position.asset_id.0,
     }
-}
-
-/// Ledger events the scope may see that pass the filter, in id order.
-fn ledger<'a>(
-    state: &'a State,
-    scope: Scope,
-    filter: &'a LedgerFilter,
-) -> impl Iterator<Item = &'a LedgerEvent> {
-    state.ledger.values().filter(move |e| {
-        scope.permits(e.institution_id)
-            && eq_or_any(filter.institution_id.as_ref(), &e.institution_id)
-            && eq_or_any(filter.position_id.as_ref(), &e.position_id)
-            && one_of(filter.kinds.as_ref(), &e.kind)
-    })
 }
 
 /// The rows one lifecycle step writes besides the position itself.
@@ -298,45 +283,5 @@ impl PositionRepository for MemoryStore {
             .idempotency
             .get(&(institution, key.to_owned()))
             .cloned())
-    }
-}
-
-#[async_trait]
-impl LedgerRepository for MemoryStore {
-    async fn ledger_by_positions(
-        &self,
-        scope: Scope,
-        ids: &[PositionId],
-    ) -> RepoResult<HashMap<PositionId, Vec<LedgerEvent>>> {
-        let state = self.read()?;
-        let mut grouped: HashMap<PositionId, Vec<LedgerEvent>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
-        for event in state.ledger.values() {
-            if let Some(list) = grouped.get_mut(&event.position_id)
-                && scope.permits(event.institution_id)
-            {
-                list.push(event.clone());
-            }
-        }
-        // Oldest first means insertion order, which `seq` records.
-        for list in grouped.values_mut() {
-            list.sort_by_key(|e| e.seq);
-        }
-        Ok(grouped)
-    }
-
-    async fn list_ledger(
-        &self,
-        scope: Scope,
-        filter: &LedgerFilter,
-        page: PageRequest,
-    ) -> RepoResult<Page<LedgerEvent>> {
-        let state = self.read()?;
-        Ok(page_of(ledger(&state, scope, filter), page))
-    }
-
-    async fn count_ledger(&self, scope: Scope, filter: &LedgerFilter) -> RepoResult<u64> {
-        let state = self.read()?;
-        Ok(count(ledger(&state, scope, filter)))
     }
 }
