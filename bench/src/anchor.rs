@@ -67,15 +67,9 @@ pub(crate) async fn run(
     let select_only = async {
         let scratch = BenchDb::create_tagged(&args.database_url, "pgbench_", false)?;
         pgbench::initialise(&bin, scratch.url())?;
-        let scratch_meter = Meter {
-            api: meter.api,
-            server_pid: meter.server_pid,
-            db: Some(&scratch),
-            ticks_per_second: meter.ticks_per_second,
-        };
-        let reading = scratch_meter.start().await?;
+        let reading = meter.start().await?;
         let run = pgbench::run(&bin, &common(&["-S"], scratch.url()))?;
-        let costs = scratch_meter.finish(reading).await?;
+        let costs = meter.finish(reading).await?;
         Ok::<_, Error>((run, costs, json!({})))
     };
     records.push(match select_only.await {
@@ -152,6 +146,12 @@ fn pgbench_record(
     mut detail: Value,
     info: &RunInfo,
 ) -> Record {
+    // pgbench's backends connect after the first reading and are gone by the second, so the
+    // meter cannot see their CPU: say "not measured" rather than 0.
+    let costs = Costs {
+        db_cpu_seconds: None,
+        ..costs
+    };
     detail["command"] = json!(run.command);
     detail["latency_average_ms"] = json!(run.latency_average_ms);
     detail["pgbench_process_seconds"] = json!(run.elapsed.as_secs_f64());
