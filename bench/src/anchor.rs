@@ -101,12 +101,21 @@ pub(crate) async fn run(
         let run = pgbench::run(&bin, &common(&["-n", "-f", &path], db.url()));
         let costs = meter.finish(reading).await?;
         let _ = db.execute(&format!("DROP TABLE IF EXISTS {}", pgbench::IDS_TABLE));
-        Ok::<_, Error>((run?, costs, json!({ "statement": statement, "script": script })))
+        Ok::<_, Error>((
+            run?,
+            costs,
+            json!({ "statement": statement, "script": script }),
+        ))
     };
     records.push(match replay.await {
-        Ok((run, costs, detail)) => {
-            pgbench_record(report::PGBENCH_POINT_STATEMENT, args, run, costs, detail, info)
-        }
+        Ok((run, costs, detail)) => pgbench_record(
+            report::PGBENCH_POINT_STATEMENT,
+            args,
+            run,
+            costs,
+            detail,
+            info,
+        ),
         Err(error) => unavailable(report::PGBENCH_POINT_STATEMENT, error.to_string()),
     });
     records
@@ -120,14 +129,15 @@ async fn point_statement(api: &Api, db: &BenchDb, data: &SeedData) -> Result<Str
         .first()
         .ok_or_else(|| Error::msg("no position was seeded"))?;
     let since = db.clock()?;
-    let _: Value = api
-        .must(queries::POSITION_ID, json!({ "id": id }))
-        .await?;
+    let _: Value = api.must(queries::POSITION_ID, json!({ "id": id })).await?;
     let statements = db.last_statements(&since)?;
     statements
         .iter()
         .find(|statement| {
-            statement.trim_start().to_ascii_uppercase().starts_with("SELECT")
+            statement
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("SELECT")
                 && statement.contains("positions")
         })
         .cloned()

@@ -166,9 +166,7 @@ pub(crate) fn ratios(records: &[Record]) -> String {
     let anchors: Vec<&Record> = records
         .iter()
         .filter(ok)
-        .filter(|record| {
-            [PGBENCH_SELECT_ONLY, PGBENCH_POINT_STATEMENT].contains(&record.workload)
-        })
+        .filter(|record| [PGBENCH_SELECT_ONLY, PGBENCH_POINT_STATEMENT].contains(&record.workload))
         .filter(|record| record.requests_per_second > 0.0)
         .collect();
     let reads: Vec<&Record> = records
