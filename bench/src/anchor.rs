@@ -67,15 +67,9 @@ pub(crate) async fn run(
     let select_only = async {
         let scratch = BenchDb::create_tagged(&args.database_url, "pgbench_", false)?;
         pgbench::initialise(&bin, scratch.url())?;
-        let scratch_meter = Meter {
-            api: meter.api,
-            server_pid: meter.server_pid,
-            db: Some(&scratch),
-            ticks_per_second: meter.ticks_per_second,
-        };
-        let reading = scratch_meter.start().await?;
+        let reading = meter.start().await?;
         let run = pgbench::run(&bin, &common(&["-S"], scratch.url()))?;
-        let costs = scratch_meter.finish(reading).await?;
+        let costs = meter.finish(reading).await?;
         Ok::<_, Error>((run, costs, json!({})))
     };
     records.push(match select_only.await {
@@ -107,12 +101,21 @@ pub(crate) async fn run(
         let run = pgbench::run(&bin, &common(&["-n", "-f", &path], db.url()));
         let costs = meter.finish(reading).await?;
         let _ = db.execute(&format!("DROP TABLE IF EXISTS {}", pgbench::IDS_TABLE));
-        Ok::<_, Error>((run?, costs, json!({ "statement": statement, "script": script })))
+        Ok::<_, Error>((
+            run?,
+            costs,
+            json!({ "statement": statement, "script": script }),
+        ))
     };
     records.push(match replay.await {
-        Ok((run, costs, detail)) => {
-            pgbench_record(report::PGBENCH_POINT_STATEMENT, args, run, costs, detail, info)
-        }
+        Ok((run, costs, detail)) => pgbench_record(
+            report::PGBENCH_POINT_STATEMENT,
+            args,
+            run,
+            costs,
+            detail,
+            info,
+        ),
         Err(error) => unavailable(report::PGBENCH_POINT_STATEMENT, error.to_string()),
     });
     records
@@ -126,14 +129,15 @@ async fn point_statement(api: &Api, db: &BenchDb, data: &SeedData) -> Result<Str
         .first()
         .ok_or_else(|| Error::msg("no position was seeded"))?;
     let since = db.clock()?;
-    let _: Value = api
-        .must(queries::POSITION_ID, json!({ "id": id }))
-        .await?;
+    let _: Value = api.must(queries::POSITION_ID, json!({ "id": id })).await?;
     let statements = db.last_statements(&since)?;
     statements
         .iter()
         .find(|statement| {
-            statement.trim_start().to_ascii_uppercase().starts_with("SELECT")
+            statement
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("SELECT")
                 && statement.contains("positions")
         })
         .cloned()
@@ -152,6 +156,12 @@ fn pgbench_record(
     mut detail: Value,
     info: &RunInfo,
 ) -> Record {
+    // pgbench's backends connect after the first reading and are gone by the second, so the
+    // meter cannot see their CPU: say "not measured" rather than 0.
+    let costs = Costs {
+        db_cpu_seconds: None,
+        ..costs
+    };
     detail["command"] = json!(run.command);
     detail["latency_average_ms"] = json!(run.latency_average_ms);
     detail["pgbench_process_seconds"] = json!(run.elapsed.as_secs_f64());

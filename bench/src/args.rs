@@ -20,7 +20,12 @@ pub(crate) struct Args {
     pub(crate) workloads: Vec<Workload>,
     /// Keys every read workload (nested, nested_page, one_institution, point, point_events)
     /// runs with: the root key, and an ADMIN key of the first seeded institution.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "root,institution")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "root,institution"
+    )]
     pub(crate) keys: Vec<KeyKind>,
     /// Stores to run every workload against (each gets a fresh server).
     #[arg(
@@ -132,7 +137,11 @@ impl Workload {
     pub(crate) fn is_read(self) -> bool {
         matches!(
             self,
-            Self::Nested | Self::NestedPage | Self::OneInstitution | Self::Point | Self::PointEvents
+            Self::Nested
+                | Self::NestedPage
+                | Self::OneInstitution
+                | Self::Point
+                | Self::PointEvents
         )
     }
 }

@@ -12,13 +12,17 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// `"positionEvents":{"id":"`: both subscription selections start with `id`, so the event id
-/// follows this in every `next` message, and a byte search finds it without parsing the JSON.
-const EVENT_ID_AT: &str = "\"positionEvents\":{\"id\":\"";
+/// The event object of a `next` message, and its `id` key. The server may write keys in any
+/// order (it sorts them), so the id is the first `"id":"` after the event object opens; the
+/// harness's selections ask for no other `id`, so it is the event's.
+const EVENT_AT: &str = "\"positionEvents\":{";
+const ID_KEY: &str = "\"id\":\"";
 
-/// The event id of a `next` message as a number, or None when the message carries none.
+/// The event id of a `next` message as a number, or None when the message carries none: two
+/// byte searches, no JSON parsing.
 pub(crate) fn event_id(message: &str) -> Option<u128> {
-    let start = message.find(EVENT_ID_AT)? + EVENT_ID_AT.len();
+    let event = message.find(EVENT_AT)? + EVENT_AT.len();
+    let start = event + message[event..].find(ID_KEY)? + ID_KEY.len();
     uuid(message.as_bytes().get(start..start + 36)?)
 }
 
@@ -172,10 +176,11 @@ mod tests {
             r#"{{"id":"1","type":"next","payload":{{"data":{{"positionEvents":{{"id":"{A}","cursor":"x"}}}}}}}}"#
         );
         assert_eq!(event_id(&scalar), parse_id(A));
-        assert_eq!(
-            parse_id(A),
-            Some(0x0190_a0b1_c2d3_7e4f_8a9b_0c1d_2e3f_4a5b)
+        let sorted = format!(
+            r#"{{"id":"1","payload":{{"data":{{"positionEvents":{{"at":"x","cursor":"y","id":"{A}"}}}}}},"type":"next"}}"#
         );
+        assert_eq!(event_id(&sorted), parse_id(A));
+        assert_eq!(parse_id(A), Some(0x0190_a0b1_c2d3_7e4f_8a9b_0c1d_2e3f_4a5b));
         assert_eq!(event_id(r#"{"type":"ping"}"#), None);
         assert_eq!(parse_id("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5"), None);
         assert_eq!(parse_id("0190a0b1xc2d3-7e4f-8a9b-0c1d2e3f4a5b"), None);
@@ -187,9 +192,27 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         // 1 answered before 2 was sent; 2 and 3 overlapped.
         let ledger = Ledger::new([
-            (1, Commit { sent: at(0), returned: at(10) }),
-            (2, Commit { sent: at(20), returned: at(40) }),
-            (3, Commit { sent: at(30), returned: at(50) }),
+            (
+                1,
+                Commit {
+                    sent: at(0),
+                    returned: at(10),
+                },
+            ),
+            (
+                2,
+                Commit {
+                    sent: at(20),
+                    returned: at(40),
+                },
+            ),
+            (
+                3,
+                Commit {
+                    sent: at(30),
+                    returned: at(50),
+                },
+            ),
         ]);
         let mut checker = Checker::new(&ledger);
         // In order, 3 before 2 (unprovable, fine), a probe (99) ignored.

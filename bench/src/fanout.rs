@@ -181,9 +181,20 @@ pub(crate) async fn run(
     }
     let live = shared.live.load(Ordering::Relaxed);
     if live == 0 {
-        drop(guard);
+        let _ = guard.stop.send(true);
+        let mut why = String::new();
+        for handle in std::mem::take(&mut guard.handles) {
+            if let Ok(SubscriberLog {
+                failure: Some(failure),
+                ..
+            }) = handle.await
+            {
+                why = format!(" (a subscriber said: {failure})");
+                break;
+            }
+        }
         return Err(format!(
-            "{connected} subscribers connected but none received any of {probes} probe events"
+            "{connected} subscribers connected but none received any of {probes} probe events{why}"
         ));
     }
     // Let the probes' deliveries drain so they do not queue ahead of the measured events.
@@ -484,7 +495,12 @@ async fn publish_timed_ref(api: &Api, input: Value) -> Result<(u128, Commit), St
     let id = answer.data["createPosition"]["events"][0]["id"]
         .as_str()
         .and_then(exactness::parse_id)
-        .ok_or_else(|| format!("createPosition answered without its event id: {}", answer.data))?;
+        .ok_or_else(|| {
+            format!(
+                "createPosition answered without its event id: {}",
+                answer.data
+            )
+        })?;
     Ok((id, Commit { sent, returned }))
 }
 

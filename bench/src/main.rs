@@ -139,9 +139,8 @@ async fn run(args: Args) -> Result<()> {
             let mut produced = Vec::new();
             match workload {
                 Workload::Fanout => {
-                    produced.push(
-                        run_fanout(store, &args, &api, &server, &data, &meter, &info).await,
-                    );
+                    produced
+                        .push(run_fanout(store, &args, &api, &server, &data, &meter, &info).await);
                 }
                 Workload::Pgbench => match &db {
                     Some(db) => {
@@ -229,8 +228,7 @@ async fn run_closed(
     let reading = meter.start().await?;
     let duration = Duration::from_secs(args.seconds);
     let outcome =
-        workloads::closed_loop(workload, caller, data, args.clients, duration, args.seed)
-            .await?;
+        workloads::closed_loop(workload, caller, data, args.clients, duration, args.seed).await?;
     let costs = meter.finish(reading).await?;
     let tally = outcome.tally;
     let seconds = outcome.elapsed.as_secs_f64();

@@ -119,14 +119,12 @@ fn parse(stdout: &str) -> Option<Summary> {
     let mut failed = 0;
     let mut latency_average_ms = None;
     for line in stdout.lines().map(str::trim) {
-        let first_number = |rest: &str| -> Option<f64> {
-            rest.split_whitespace().next()?.parse().ok()
-        };
+        let first_number =
+            |rest: &str| -> Option<f64> { rest.split_whitespace().next()?.parse().ok() };
         if let Some(rest) = line.strip_prefix("tps = ") {
             // PostgreSQL ≤ 13 prints two tps lines; the one without connection time is last.
             tps = first_number(rest).or(tps);
-        } else if let Some(rest) = line.strip_prefix("number of transactions actually processed:")
-        {
+        } else if let Some(rest) = line.strip_prefix("number of transactions actually processed:") {
             transactions = rest.split('/').next()?.trim().parse().ok()?;
         } else if let Some(rest) = line.strip_prefix("number of failed transactions:") {
             failed = first_number(rest).map_or(0, |value| value as u64);
@@ -229,7 +227,9 @@ mod tests {
         let listed = r#"SELECT * FROM "positions" WHERE "positions"."id" IN ($1)"#;
         assert_eq!(
             script(listed, 3).as_deref(),
-            Ok("\\set k random(1, 3)\nSELECT * FROM \"positions\" WHERE \"positions\".\"id\" IN ((SELECT \"id\" FROM bench_point_ids WHERE k = :k));\n")
+            Ok(
+                "\\set k random(1, 3)\nSELECT * FROM \"positions\" WHERE \"positions\".\"id\" IN ((SELECT \"id\" FROM bench_point_ids WHERE k = :k));\n"
+            )
         );
         assert!(script(r#"SELECT * FROM "positions" LIMIT $1"#, 3).is_err());
         assert!(script("SELECT 1", 3).is_err());

@@ -92,8 +92,8 @@ pub(crate) const TRANSITION: &str = "mutation($input: TransitionPositionInput!) 
   transitionPosition(input: $input) { id state version }
 }";
 
-/// Every event, no filter: each subscriber hears each commit (the fanout worst case). `id`
-/// comes first in both selections: the subscribers find it by a byte scan of the message.
+/// Every event, no filter: each subscriber hears each commit (the fanout worst case). The
+/// event's `id` is the only `id` in both selections: the subscribers find it by a byte scan.
 pub(crate) const SUBSCRIBE_SCALAR: &str =
     "subscription { positionEvents { id cursor version toState at } }";
 

@@ -87,7 +87,7 @@ impl Record {
     pub(crate) fn line(&self) -> String {
         match (&self.latency_ms, self.status.as_str()) {
             (_, "ok") if self.latency_ms.is_none() => format!(
-                "{:<8} {:<24} {:>5} clients  {:>9.1} req/s  errors {}",
+                "{:<8} {:<34} {:>5} clients  {:>9.1} req/s  errors {}",
                 self.store,
                 self.label(),
                 self.clients,
@@ -95,7 +95,7 @@ impl Record {
                 self.errors
             ),
             (Some(latency), "ok") => format!(
-                "{:<8} {:<24} {:>5} clients  {:>9.1} req/s  p50 {:>8.2}  p90 {:>8.2}  p99 {:>8.2}  max {:>8.2} ms  errors {}  stmts/req {}",
+                "{:<8} {:<34} {:>5} clients  {:>9.1} req/s  p50 {:>8.2}  p90 {:>8.2}  p99 {:>8.2}  max {:>8.2} ms  errors {}  stmts/req {}",
                 self.store,
                 self.label(),
                 self.clients,
@@ -108,7 +108,7 @@ impl Record {
                 self.statements_per_request
                     .map_or_else(|| "-".to_owned(), |value| format!("{value:.2}")),
             ),
-            _ => format!("{:<8} {:<24} {}", self.store, self.label(), self.status),
+            _ => format!("{:<8} {:<34} {}", self.store, self.label(), self.status),
         }
     }
 }
@@ -166,9 +166,7 @@ pub(crate) fn ratios(records: &[Record]) -> String {
     let anchors: Vec<&Record> = records
         .iter()
         .filter(ok)
-        .filter(|record| {
-            [PGBENCH_SELECT_ONLY, PGBENCH_POINT_STATEMENT].contains(&record.workload)
-        })
+        .filter(|record| [PGBENCH_SELECT_ONLY, PGBENCH_POINT_STATEMENT].contains(&record.workload))
         .filter(|record| record.requests_per_second > 0.0)
         .collect();
     let reads: Vec<&Record> = records

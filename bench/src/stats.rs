@@ -142,7 +142,10 @@ mod tests {
         assert_eq!((tally.ok, tally.errors, tally.requests()), (2, 2, 4));
         assert_eq!(tally.latencies, vec![10_000, 30_000]);
         assert_eq!(tally.error_latencies, vec![1_000, 2_000]);
-        assert_eq!(tally.samples, vec!["HTTP 500".to_owned(), "null".to_owned()]);
+        assert_eq!(
+            tally.samples,
+            vec!["HTTP 500".to_owned(), "null".to_owned()]
+        );
     }
 
     #[test]
