@@ -261,9 +261,12 @@ impl Application {
         }
         flusher.abort();
         // What was counted since the last interval, while the store is still open.
-        if timeout_at(deadline.max(Instant::now() + POOL_CLOSE_GRACE), services.flush_refusals())
-            .await
-            .is_err()
+        if timeout_at(
+            deadline.max(Instant::now() + POOL_CLOSE_GRACE),
+            services.flush_refusals(),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!("the refused attempts counted last could not be written in time");
         }

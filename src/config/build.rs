@@ -151,7 +151,10 @@ impl SettingsArgs {
             None => TrustedProxies::default(),
         };
         let max_connections = positive("MAX_CONNECTIONS", self.max_connections)?;
-        let per_client = positive("MAX_CONNECTIONS_PER_CLIENT", self.max_connections_per_client)?;
+        let per_client = positive(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            self.max_connections_per_client,
+        )?;
         if per_client > max_connections {
             return Err(out_of_range(
                 "MAX_CONNECTIONS_PER_CLIENT",

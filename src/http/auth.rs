@@ -41,7 +41,10 @@ pub(crate) async fn authenticate(
     let token = presented_key(headers);
     let clients = state.clients();
     if let Err(retry) = clients.admit(client, token) {
-        clients.counters.throttled_http.fetch_add(1, Ordering::Relaxed);
+        clients
+            .counters
+            .throttled_http
+            .fetch_add(1, Ordering::Relaxed);
         record_outcome("throttled");
         return Err(HttpError::rate_limited(retry));
     }
@@ -65,6 +68,7 @@ pub(crate) async fn authenticate(
                     client,
                     request_id: Some(request_id.to_owned()),
                     details: JsonObject::new(),
+                    latest: JsonObject::new(),
                 })
                 .await;
             Err(HttpError::unauthenticated())

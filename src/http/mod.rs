@@ -14,9 +14,9 @@ mod serve;
 mod settings;
 mod ws;
 
+pub use clients::{ClientLimits, TrustedProxies};
 pub use metrics::{HistogramSnapshot, StatementStats, StatementStatsSource};
 pub use request_id::REQUEST_ID_HEADER;
-pub use clients::{ClientLimits, TrustedProxies};
 pub use serve::serve;
 pub use settings::{ClientSettings, HttpSettings, MetricsSettings};
 pub use ws::{SessionSettings, Sessions, WsConfig};

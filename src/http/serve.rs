@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 use tower::ServiceExt as _;
 
@@ -103,10 +103,19 @@ struct Phase {
     served: bool,
 }
 
-type Activity = Arc<Mutex<Phase>>;
+/// The phase, and a wake-up for the connection task whenever it changes deadlines.
+struct Shared {
+    phase: Mutex<Phase>,
+    changed: Notify,
+}
+
+type Activity = Arc<Shared>;
 
 fn phase(activity: &Activity) -> std::sync::MutexGuard<'_, Phase> {
-    activity.lock().unwrap_or_else(PoisonError::into_inner)
+    activity
+        .phase
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `None` while a request is in flight.
@@ -134,12 +143,15 @@ async fn connection(
     mut closing: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
 ) {
-    let activity: Activity = Arc::new(Mutex::new(Phase {
-        since: Instant::now(),
-        in_flight: 0,
-        head_started: false,
-        served: false,
-    }));
+    let activity: Activity = Arc::new(Shared {
+        phase: Mutex::new(Phase {
+            since: Instant::now(),
+            in_flight: 0,
+            head_started: false,
+            served: false,
+        }),
+        changed: Notify::new(),
+    });
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: Arc::clone(&activity),
@@ -165,10 +177,9 @@ async fn connection(
     let mut shutting_down = false;
     let far = Duration::from_secs(3600);
     loop {
-        let (wake, waiting_for_head) = deadline(&activity, &limits)
-            .map_or((Instant::now() + limits.settings().header_timeout, false), |(at, head)| {
-                (at, head)
-            });
+        // In flight: nothing to enforce until the response (which notifies).
+        let (wake, waiting_for_head) =
+            deadline(&activity, &limits).unwrap_or((Instant::now() + far, false));
         tokio::select! {
             served = connection.as_mut() => {
                 if let Err(error) = served {
@@ -184,6 +195,7 @@ async fn connection(
                 shutting_down = true;
                 connection.as_mut().graceful_shutdown();
             }
+            () = activity.changed.notified() => {}
             () = sleep_until(wake.min(Instant::now() + far)) => {
                 // Re-read: a request may have started since the deadline was taken.
                 if deadline(&activity, &limits).is_some_and(|(at, _)| at <= Instant::now()) {
@@ -220,6 +232,8 @@ impl Drop for InFlight {
         phase.in_flight = phase.in_flight.saturating_sub(1);
         phase.served = true;
         phase.since = Instant::now();
+        drop(phase);
+        self.0.changed.notify_one();
     }
 }
 
@@ -245,6 +259,8 @@ impl AsyncRead for Tracked {
             if phase.in_flight == 0 && !phase.head_started {
                 phase.head_started = true;
                 phase.since = Instant::now();
+                drop(phase);
+                this.activity.changed.notify_one();
             }
         }
         polled

@@ -49,8 +49,9 @@ impl Services {
         if let ServiceError::Forbidden(reason) = &error {
             let mut details = JsonObject::new();
             details.insert("message".into(), reason.clone().into());
+            let mut latest = JsonObject::new();
             if let Some(target) = subject.institution_id {
-                details.insert("targetInstitutionId".into(), target.to_string().into());
+                latest.insert("targetInstitutionId".into(), target.to_string().into());
             }
             // Filed under the caller's institution, never the one it named: otherwise any key
             // could write rows into another institution's audit trail.
@@ -63,6 +64,7 @@ impl Services {
                 client: None,
                 request_id: ctx.request_id.clone(),
                 details,
+                latest,
             })
             .await;
         }
@@ -80,6 +82,7 @@ impl Services {
             client: None,
             request_id,
             details: JsonObject::new(),
+            latest: JsonObject::new(),
         })
         .await;
     }

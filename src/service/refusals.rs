@@ -61,8 +61,11 @@ pub struct Refusal {
     pub resource_type: Option<String>,
     pub client: Option<IpAddr>,
     pub request_id: Option<String>,
-    /// Extra payload fields (a FORBIDDEN's message and target); part of the group.
+    /// Extra payload fields (a FORBIDDEN's message); part of the group.
     pub details: JsonObject,
+    /// Payload fields that vary between attempts (a FORBIDDEN's target): not part of the
+    /// group; a row carries those of the latest attempt it counts.
+    pub latest: JsonObject,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -142,6 +145,7 @@ impl RefusalLog {
             group.pending += 1;
             group.last = now;
             group.refusal.request_id = refusal.request_id;
+            group.refusal.latest = refusal.latest;
             return None;
         }
         if table.groups.len() >= self.max_groups.load(Ordering::Relaxed) {
@@ -201,6 +205,7 @@ impl RefusalLog {
                 client: None,
                 request_id: None,
                 details: JsonObject::new(),
+                latest: JsonObject::new(),
             };
             let mut row = event(&refusal, overflow.pending, first, last, true);
             row.payload.insert("reason".into(), "overflow".into());
@@ -240,7 +245,8 @@ fn event(
     last: Timestamp,
     summary: bool,
 ) -> AuditEvent {
-    let mut payload = refusal.details.clone();
+    let mut payload = refusal.latest.clone();
+    payload.extend(refusal.details.clone());
     payload.insert("reason".into(), refusal.reason.as_str().into());
     if let Some(client) = refusal.client {
         payload.insert("clientAddress".into(), client.to_string().into());
@@ -279,6 +285,7 @@ mod tests {
             client: Some(IpAddr::from(client)),
             request_id: Some("r".into()),
             details: JsonObject::new(),
+            latest: JsonObject::new(),
         }
     }
 
@@ -314,7 +321,11 @@ mod tests {
         assert_eq!(log.groups(), 2);
         assert_eq!(log.overflowed(), 8);
         let rows = log.flush();
-        assert_eq!(rows.len(), 1, "only the overflow group has something to report");
+        assert_eq!(
+            rows.len(),
+            1,
+            "only the overflow group has something to report"
+        );
         assert_eq!(rows[0].action, OVERFLOW_ACTION);
         assert_eq!(rows[0].payload["count"], 8);
     }

@@ -18,11 +18,15 @@ impl IpNet {
     fn contains(&self, address: IpAddr) -> bool {
         match (self.network, canonical(address)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -54,9 +58,7 @@ impl FromStr for IpNet {
 /// IPv4-mapped IPv6 addresses (a dual-stack listener's view of IPv4 peers) as IPv4.
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 @ IpAddr::V4(_) => v4,
     }
 }
@@ -182,8 +184,14 @@ mod tests {
         assert!(!trusted.contains(ip("192.0.2.8")));
         assert!(trusted.contains(ip("2001:db8::5")));
         assert!(trusted.contains(ip("::ffff:10.1.1.1")));
-        assert_eq!(TrustedProxies::parse("10.0.0.0/33"), Err("10.0.0.0/33".into()));
-        assert_eq!(TrustedProxies::parse("proxy.local"), Err("proxy.local".into()));
+        assert_eq!(
+            TrustedProxies::parse("10.0.0.0/33"),
+            Err("10.0.0.0/33".into())
+        );
+        assert_eq!(
+            TrustedProxies::parse("proxy.local"),
+            Err("proxy.local".into())
+        );
         assert_eq!(TrustedProxies::parse(" "), Ok(TrustedProxies::default()));
     }
 
@@ -210,7 +218,10 @@ mod tests {
     fn forwarded_is_preferred_and_its_node_forms_are_read() {
         let trusted = TrustedProxies::parse("10.0.0.1").expect("ok");
         let map = headers(&[
-            ("forwarded", "for=6.6.6.6, for=\"[2001:db8::9]:443\";proto=https"),
+            (
+                "forwarded",
+                "for=6.6.6.6, for=\"[2001:db8::9]:443\";proto=https",
+            ),
             ("x-forwarded-for", "1.1.1.1"),
         ]);
         assert_eq!(trusted.client(peer("10.0.0.1"), &map), ip("2001:db8::9"));
@@ -225,6 +236,9 @@ mod tests {
         assert_eq!(trusted.client(peer("10.0.0.1"), &map), ip("10.0.0.2"));
         let map = headers(&[("x-forwarded-for", "10.0.0.9")]);
         assert_eq!(trusted.client(peer("10.0.0.1"), &map), ip("10.0.0.9"));
-        assert_eq!(trusted.client(peer("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"));
+        assert_eq!(
+            trusted.client(peer("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
     }
 }

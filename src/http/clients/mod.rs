@@ -11,13 +11,13 @@ pub use address::TrustedProxies;
 
 use super::AppState;
 use super::settings::ClientSettings;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use std::convert::Infallible;
 use crate::service::{Quota, RetryAfter};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -131,7 +131,11 @@ impl ClientLimits {
     ///
     /// # Errors
     /// How long until the address may try again.
-    pub(crate) fn admit(&self, client: Option<IpAddr>, token: Option<&str>) -> Result<(), RetryAfter> {
+    pub(crate) fn admit(
+        &self,
+        client: Option<IpAddr>,
+        token: Option<&str>,
+    ) -> Result<(), RetryAfter> {
         let (Some(quota), Some(client)) = (self.settings.unauthenticated, client) else {
             return Ok(());
         };
@@ -148,7 +152,9 @@ impl ClientLimits {
             return Ok(());
         }
         let wait = (1.0 - bucket.tokens) / quota.per_second;
-        Err(RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 86_400.0))))
+        Err(RetryAfter(Duration::from_secs_f64(
+            wait.clamp(0.0, 86_400.0),
+        )))
     }
 
     /// After a failed authentication: spends one token of the address's bucket.
@@ -184,7 +190,10 @@ impl ClientLimits {
             return;
         }
         let now = Instant::now();
-        let mut known = self.known_good.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = self
+            .known_good
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if known.len() >= MAX_KNOWN_GOOD {
             known.retain(|_, seen| now.saturating_duration_since(*seen) < KNOWN_GOOD_FOR);
             if known.len() >= MAX_KNOWN_GOOD {
@@ -195,7 +204,10 @@ impl ClientLimits {
     }
 
     fn recently_valid(&self, token: &str) -> bool {
-        let known = self.known_good.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = self
+            .known_good
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         known
             .get(&digest(token))
             .is_some_and(|seen| seen.elapsed() < KNOWN_GOOD_FOR)
@@ -219,7 +231,10 @@ impl ClientLimits {
             return Some(total_guard);
         }
         let key = bucket_key(peer);
-        let mut connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let count = connections.entry(key).or_default();
         if *count >= self.settings.max_connections_per_client {
             self.counters
@@ -240,23 +255,35 @@ impl ClientLimits {
     }
 
     /// A websocket from `client`, not yet authenticated: `None` when a cap is reached.
-    pub(crate) fn open_websocket(self: &Arc<Self>, client: Option<IpAddr>) -> Option<WebsocketPermit> {
-        let unauthenticated = self.unauthenticated_websockets.fetch_add(1, Ordering::AcqRel);
+    pub(crate) fn open_websocket(
+        self: &Arc<Self>,
+        client: Option<IpAddr>,
+    ) -> Option<WebsocketPermit> {
+        let unauthenticated = self
+            .unauthenticated_websockets
+            .fetch_add(1, Ordering::AcqRel);
         let mut permit = WebsocketPermit {
             limits: Arc::clone(self),
             client: None,
             unauthenticated: true,
         };
         if unauthenticated >= self.settings.max_unauthenticated_websockets {
-            self.counters.websockets_refused.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .websockets_refused
+                .fetch_add(1, Ordering::Relaxed);
             return None;
         }
         if let Some(client) = client {
             let key = bucket_key(client);
-            let mut open = self.websockets.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut open = self
+                .websockets
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let count = open.entry(key).or_default();
             if *count >= self.settings.max_websockets_per_client {
-                self.counters.websockets_refused.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .websockets_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 return None;
             }
             *count += 1;
@@ -352,7 +379,10 @@ mod tests {
         }
         assert!(limits.admit(client, Some("egk_x")).is_err());
         assert!(limits.admit(client, None).is_err());
-        assert!(limits.admit(ip("198.51.100.2"), None).is_ok(), "other addresses are not affected");
+        assert!(
+            limits.admit(ip("198.51.100.2"), None).is_ok(),
+            "other addresses are not affected"
+        );
         limits.succeeded("egk_valid");
         assert!(limits.admit(client, Some("egk_valid")).is_ok());
     }
@@ -380,7 +410,7 @@ mod tests {
         let _third = limits.open_connection(b).expect("another client");
         assert!(limits.open_connection(b).is_none(), "overall");
         drop(first);
-        assert!(limits.open_connection(a).is_some());
+        let _again = limits.open_connection(a).expect("room again");
         assert_eq!(limits.open_connections(), 3);
     }
 
@@ -394,7 +424,9 @@ mod tests {
         let mut first = limits.open_websocket(ip("198.51.100.1")).expect("first");
         assert!(limits.open_websocket(ip("198.51.100.2")).is_none());
         first.authenticated();
-        let second = limits.open_websocket(ip("198.51.100.2")).expect("room again");
+        let second = limits
+            .open_websocket(ip("198.51.100.2"))
+            .expect("room again");
         assert_eq!(limits.unauthenticated_websockets(), 1);
         drop(second);
         drop(first);

@@ -4,22 +4,22 @@
 
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::{name_and_kind, to_request};
+use crate::domain::model::JsonObject;
 use crate::graphql::prepare_request;
 use crate::http::AppState;
+use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
 use crate::http::metrics::Transport;
 use crate::http::request_id::record_caller;
-use crate::domain::model::JsonObject;
-use crate::http::clients::WebsocketPermit;
 use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
-use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{BoxStream, SplitSink};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -282,7 +282,10 @@ impl Session {
         let services = self.state.services();
         let clients = self.state.clients();
         if clients.admit(self.client, key.as_deref()).is_err() {
-            clients.counters.throttled_ws.fetch_add(1, Ordering::Relaxed);
+            clients
+                .counters
+                .throttled_ws
+                .fetch_add(1, Ordering::Relaxed);
             return Err(Closing {
                 code: close::TOO_MANY_REQUESTS,
                 reason: "Too many failed authentications from this address",
@@ -307,6 +310,7 @@ impl Session {
                         client: self.client,
                         request_id: Some(self.request_id.clone()),
                         details: JsonObject::new(),
+                        latest: JsonObject::new(),
                     })
                     .await;
                 Err(Closing {
