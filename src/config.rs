@@ -10,7 +10,7 @@ mod tests;
 pub use args::{Cli, Command, LogFormat, SettingsArgs};
 
 use crate::graphql::SchemaOptions;
-use crate::http::{HttpSettings, MetricsSettings, SessionSettings};
+use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings};
 use crate::service::{ApiKeyToken, RateLimitConfig};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -66,6 +66,8 @@ pub struct Settings {
     /// Query limits and the introspection and suggestion switches.
     pub schema: SchemaOptions,
     pub http: HttpSettings,
+    /// Per-client limits, connection caps and time limits, and the refusal audit.
+    pub clients: ClientSettings,
     pub rate_limit: RateLimitConfig,
     pub shutdown: ShutdownSettings,
     pub metrics: MetricsSettings,
@@ -75,6 +77,8 @@ impl Settings {
     /// Loopback, memory store, no CORS, the default limits: the shape tests start from (they
     /// set `port` to 0). Rate limiting is off here, unlike on the command line, because
     /// functional tests send many requests with one key; tests of the limiter switch it on.
+    /// The same goes for the per-client limit on failed authentications; the connection caps
+    /// and time limits are the command line's defaults.
     #[must_use]
     pub fn new(root_key: ApiKeyToken) -> Self {
         Self {
@@ -90,6 +94,7 @@ impl Settings {
             websocket: SessionSettings::default(),
             schema: SchemaOptions::default(),
             http: HttpSettings::default(),
+            clients: ClientSettings::default(),
             rate_limit: RateLimitConfig::default(),
             shutdown: ShutdownSettings::default(),
             metrics: MetricsSettings::default(),
@@ -121,6 +126,8 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
+    #[error("TRUSTED_PROXIES entry {0:?} is not an IP address or CIDR block (e.g. 10.0.0.0/8)")]
+    TrustedProxy(String),
     #[error("METRICS_ADDR {0:?} is not an address like 0.0.0.0:9464")]
     MetricsAddr(String),
 }

@@ -11,8 +11,8 @@ use crate::adapters::seaorm::{PgStore, PoolSettings, STATEMENT_LATENCY_BUCKETS};
 use crate::config::{PoolConfig, Settings, ShutdownSettings};
 use crate::graphql;
 use crate::http::{
-    self, AppState, HistogramSnapshot, HttpOptions, Sessions, StatementStats, StatementStatsSource,
-    WsConfig,
+    self, AppState, ClientLimits, HistogramSnapshot, HttpOptions, Sessions, StatementStats,
+    StatementStatsSource, WsConfig,
 };
 use crate::ports::{RepoError, Store};
 use crate::service::{Services, SubscriptionGauge};
@@ -45,6 +45,10 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: axum::Router,
+    /// The per-client limits the accept loop enforces (shared with the handlers).
+    clients: Arc<ClientLimits>,
+    /// How often counted refusals are written as summary audit rows.
+    refusal_flush_interval: std::time::Duration,
     /// The `METRICS_ADDR` listener and its router, when configured.
     metrics: Option<(TcpListener, axum::Router)>,
     services: Services,
@@ -103,6 +107,10 @@ impl Application {
         statement_stats: Option<StatementStatsSource>,
     ) -> Result<Self, StartupError> {
         let services = Services::new(store, settings.root_key.token.clone());
+        services
+            .refusals()
+            .set_max_groups(settings.clients.refusal_max_groups);
+        let refusal_flush_interval = settings.clients.refusal_flush_interval;
         let schema = graphql::build_schema_with(services.clone(), &settings.schema);
         let (shutdown, shutdown_watch) = watch::channel(false);
         let sessions = Sessions::default();
@@ -116,11 +124,13 @@ impl Application {
             http: settings.http,
             schema: settings.schema.clone(),
             rate_limit: settings.rate_limit,
+            clients: settings.clients.clone(),
             metrics: settings.metrics,
             statement_stats,
         };
         let state = AppState::new(schema, services.clone(), ws, options);
         let router = http::router(state.clone(), &settings.cors_allow_origins);
+        let clients = Arc::clone(state.clients());
         let listener = bind(SocketAddr::new(settings.bind, settings.port)).await?;
         let address = listener.local_addr()?;
         let metrics = match settings.metrics.listen {
@@ -131,6 +141,8 @@ impl Application {
             listener,
             address,
             router,
+            clients,
+            refusal_flush_interval,
             metrics,
             services,
             shutdown,
@@ -165,6 +177,13 @@ impl Application {
         self.services.subscription_gauge().clone()
     }
 
+    /// Writes the refusals counted so far as summary audit rows, now rather than at the next
+    /// interval (tests call it instead of waiting).
+    #[must_use]
+    pub fn refusal_audit(&self) -> RefusalAudit {
+        RefusalAudit(self.services.clone())
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down (see the module documentation).
     ///
     /// # Errors
@@ -184,7 +203,10 @@ impl Application {
         let Self {
             listener,
             router,
+            clients,
+            refusal_flush_interval,
             metrics,
+            services,
             shutdown,
             sessions,
             shutdown_settings,
@@ -200,10 +222,12 @@ impl Application {
                     .into_future(),
             )
         });
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(flipped(accepting))
-            .into_future();
+        let server = http::serve(listener, router, clients, flipped(accepting));
         tokio::pin!(server);
+        let flusher = tokio::spawn(flush_refusals_every(
+            services.clone(),
+            refusal_flush_interval,
+        ));
 
         tokio::select! {
             served = &mut server => return served.map_err(StartupError::from),
@@ -235,6 +259,17 @@ impl Application {
         if let Some(task) = metrics_server {
             task.abort();
         }
+        flusher.abort();
+        // What was counted since the last interval, while the store is still open.
+        if timeout_at(
+            deadline.max(Instant::now() + POOL_CLOSE_GRACE),
+            services.flush_refusals(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("the refused attempts counted last could not be written in time");
+        }
         if !finished || !sockets_closed {
             tracing::warn!(
                 requests_finished = finished,
@@ -254,6 +289,26 @@ impl Application {
         }
         tracing::info!("shut down");
         Ok(())
+    }
+}
+
+/// A handle that writes counted refusals as audit rows on demand.
+#[derive(Clone)]
+pub struct RefusalAudit(Services);
+
+impl RefusalAudit {
+    /// Writes the summary rows owed so far; returns how many were written.
+    pub async fn flush(&self) -> usize {
+        self.0.flush_refusals().await
+    }
+}
+
+async fn flush_refusals_every(services: Services, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        services.flush_refusals().await;
     }
 }
 

@@ -40,6 +40,7 @@ const RATE: &str = "Rate limiting";
 const TIMEOUTS: &str = "Timeouts and shutdown";
 const WEBSOCKET: &str = "WebSocket sessions";
 const OBSERVABILITY: &str = "Observability";
+const CLIENTS: &str = "Clients without a valid key, connections";
 
 /// Raw flags and environment; `global` so they work before or after the subcommand.
 #[derive(Debug, clap::Args)]
@@ -263,6 +264,100 @@ pub struct SettingsArgs {
     /// Messages queued per socket before its subscriptions wait.
     #[arg(long, env = "WS_SEND_BUFFER", default_value_t = 256, global = true, help_heading = WEBSOCKET)]
     pub ws_send_buffer: usize,
+
+    /// Comma-separated proxy addresses or CIDR blocks (e.g. 10.0.0.0/8) whose Forwarded /
+    /// X-Forwarded-For headers are believed; none by default (the TCP peer is the client).
+    #[arg(long, env = "TRUSTED_PROXIES", global = true, help_heading = CLIENTS)]
+    pub trusted_proxies: Option<String>,
+    /// Failed authentications (no key, malformed, unknown or revoked) each client address
+    /// earns per second; past its burst it gets 429 before any lookup. 0 switches it off.
+    #[arg(
+        long,
+        env = "UNAUTHENTICATED_RATE_LIMIT_PER_SECOND",
+        default_value_t = 5.0,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub unauthenticated_rate_limit_per_second: f64,
+    /// Failed authentications a client address may make at once.
+    #[arg(
+        long,
+        env = "UNAUTHENTICATED_RATE_LIMIT_BURST",
+        default_value_t = 100,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub unauthenticated_rate_limit_burst: u32,
+    /// Open TCP connections overall (websockets included); more are closed on accept.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, global = true, help_heading = CLIENTS)]
+    pub max_connections: usize,
+    /// Open TCP connections per client address (trusted proxies are exempt).
+    #[arg(
+        long,
+        env = "MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub max_connections_per_client: usize,
+    /// Open websockets per client address; more are closed with 4429.
+    #[arg(long, env = "WS_MAX_PER_CLIENT", default_value_t = 256, global = true, help_heading = CLIENTS)]
+    pub ws_max_per_client: usize,
+    /// Websockets not yet authenticated, overall; more are closed with 4429.
+    #[arg(
+        long,
+        env = "WS_MAX_UNAUTHENTICATED",
+        default_value_t = 1024,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub ws_max_unauthenticated: usize,
+    /// How long a connection may take to send a complete request head, in milliseconds.
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub http_header_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests, in milliseconds.
+    #[arg(
+        long,
+        env = "HTTP_KEEP_ALIVE_TIMEOUT_MS",
+        default_value_t = 60_000,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub http_keep_alive_timeout_ms: u64,
+    /// How long reading a request body may take, in milliseconds; then 408.
+    #[arg(
+        long,
+        env = "HTTP_BODY_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub http_body_timeout_ms: u64,
+    /// How often refused attempts counted in memory are written as one audit row per group
+    /// (reason, caller, client address), in milliseconds.
+    #[arg(
+        long,
+        env = "REFUSAL_AUDIT_INTERVAL_MS",
+        default_value_t = 60_000,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub refusal_audit_interval_ms: u64,
+    /// Refusal groups remembered between writes; past it new ones are counted as one.
+    #[arg(
+        long,
+        env = "REFUSAL_AUDIT_MAX_GROUPS",
+        default_value_t = 10_000,
+        global = true,
+        help_heading = CLIENTS
+    )]
+    pub refusal_audit_max_groups: usize,
 
     /// Log format; defaults to pretty on a terminal and json otherwise (filter with RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, global = true, help_heading = OBSERVABILITY)]

@@ -6,7 +6,7 @@ use super::{
     ShutdownSettings,
 };
 use crate::graphql::SchemaOptions;
-use crate::http::{HttpSettings, MetricsSettings, SessionSettings};
+use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings, TrustedProxies};
 use crate::service::{ApiKeyToken, Quota, RateLimitConfig};
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
@@ -55,6 +55,7 @@ impl SettingsArgs {
             websocket: self.websocket()?,
             schema: self.schema()?,
             http: self.http()?,
+            clients: self.clients()?,
             rate_limit: self.rate_limit()?,
             shutdown: self.shutdown()?,
             metrics: self.metrics()?,
@@ -140,6 +141,61 @@ impl SettingsArgs {
                 ),
                 ("ROOT_RATE_LIMIT_BURST", self.root_rate_limit_burst),
                 self.max_batch_size,
+            )?,
+        })
+    }
+
+    fn clients(&self) -> Result<ClientSettings, ConfigError> {
+        let trusted_proxies = match non_empty(self.trusted_proxies.clone()) {
+            Some(list) => TrustedProxies::parse(&list).map_err(ConfigError::TrustedProxy)?,
+            None => TrustedProxies::default(),
+        };
+        let max_connections = positive("MAX_CONNECTIONS", self.max_connections)?;
+        let per_client = positive(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            self.max_connections_per_client,
+        )?;
+        if per_client > max_connections {
+            return Err(out_of_range(
+                "MAX_CONNECTIONS_PER_CLIENT",
+                per_client,
+                format!("at most MAX_CONNECTIONS ({max_connections})"),
+            ));
+        }
+        Ok(ClientSettings {
+            trusted_proxies,
+            // The burst has no batch to accommodate: one failed authentication costs one token.
+            unauthenticated: quota(
+                (
+                    "UNAUTHENTICATED_RATE_LIMIT_PER_SECOND",
+                    self.unauthenticated_rate_limit_per_second,
+                ),
+                (
+                    "UNAUTHENTICATED_RATE_LIMIT_BURST",
+                    self.unauthenticated_rate_limit_burst.max(1),
+                ),
+                1,
+            )?,
+            max_connections,
+            max_connections_per_client: per_client,
+            max_websockets_per_client: positive("WS_MAX_PER_CLIENT", self.ws_max_per_client)?,
+            max_unauthenticated_websockets: positive(
+                "WS_MAX_UNAUTHENTICATED",
+                self.ws_max_unauthenticated,
+            )?,
+            header_timeout: millis("HTTP_HEADER_TIMEOUT_MS", self.http_header_timeout_ms)?,
+            keep_alive_timeout: millis(
+                "HTTP_KEEP_ALIVE_TIMEOUT_MS",
+                self.http_keep_alive_timeout_ms,
+            )?,
+            body_timeout: millis("HTTP_BODY_TIMEOUT_MS", self.http_body_timeout_ms)?,
+            refusal_flush_interval: millis(
+                "REFUSAL_AUDIT_INTERVAL_MS",
+                self.refusal_audit_interval_ms,
+            )?,
+            refusal_max_groups: positive(
+                "REFUSAL_AUDIT_MAX_GROUPS",
+                self.refusal_audit_max_groups,
             )?,
         })
     }

@@ -1,10 +1,16 @@
 //! Who is calling: the key from `X-API-Key` or `Authorization: Bearer`, resolved by the
-//! service layer. Refusals are audited; the token itself never reaches a log.
+//! service layer. Before any lookup the client address must have failures to spare (see
+//! `clients`); refusals are counted and audited in groups; the token itself never reaches a
+//! log.
 
 use super::AppState;
 use super::error::HttpError;
-use crate::service::{ServiceError, Viewer};
+use super::request_id::record_outcome;
+use crate::domain::model::JsonObject;
+use crate::service::{Refusal, Viewer};
 use axum::http::{HeaderMap, StatusCode, header};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
@@ -20,24 +26,49 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// # Errors
-/// 401 UNAUTHENTICATED for a missing, unknown or revoked key (recorded under `action`);
-/// 503/500 INTERNAL_SERVER_ERROR when the key store fails.
+/// 429 RATE_LIMITED (with `Retry-After`) when `client` has used up its failed
+/// authentications, before any lookup; 401 UNAUTHENTICATED for a missing, malformed, unknown
+/// or revoked key (counted under `action`); 503/500 INTERNAL_SERVER_ERROR when the key store
+/// fails.
 pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     request_id: &str,
     action: &str,
+    client: Option<IpAddr>,
 ) -> Result<Viewer, HttpError> {
-    let outcome = match presented_key(headers) {
-        Some(token) => state.services().authenticate(token).await,
-        None => Err(ServiceError::Unauthenticated),
-    };
-    match outcome {
-        Ok(viewer) => Ok(viewer),
-        Err(ServiceError::Unauthenticated) => {
+    let token = presented_key(headers);
+    let clients = state.clients();
+    if let Err(retry) = clients.admit(client, token) {
+        clients
+            .counters
+            .throttled_http
+            .fetch_add(1, Ordering::Relaxed);
+        record_outcome("throttled");
+        return Err(HttpError::rate_limited(retry));
+    }
+    match state.services().authenticate_presented(token).await {
+        Ok(Ok(viewer)) => {
+            if let Some(token) = token {
+                clients.succeeded(token);
+            }
+            Ok(viewer)
+        }
+        Ok(Err(reason)) => {
+            clients.failed(client);
             state
                 .services()
-                .record_unauthenticated(Some(request_id.to_owned()), action)
+                .record_refusal(Refusal {
+                    reason,
+                    action: action.to_owned(),
+                    api_key_id: None,
+                    institution_id: None,
+                    resource_type: None,
+                    client,
+                    request_id: Some(request_id.to_owned()),
+                    details: JsonObject::new(),
+                    latest: JsonObject::new(),
+                })
                 .await;
             Err(HttpError::unauthenticated())
         }

@@ -3,18 +3,22 @@
 
 mod accept;
 mod auth;
+mod clients;
 mod error;
 mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
 mod request_id;
+mod serve;
 mod settings;
 mod ws;
 
+pub use clients::{ClientLimits, TrustedProxies};
 pub use metrics::{HistogramSnapshot, StatementStats, StatementStatsSource};
 pub use request_id::REQUEST_ID_HEADER;
-pub use settings::{HttpSettings, MetricsSettings};
+pub use serve::serve;
+pub use settings::{ClientSettings, HttpSettings, MetricsSettings};
 pub use ws::{SessionSettings, Sessions, WsConfig};
 
 use crate::graphql::{AppSchema, SchemaOptions};
@@ -34,6 +38,7 @@ pub struct HttpOptions {
     /// The limits the schema enforces; the HTTP layer checks the cheap ones before parsing.
     pub schema: SchemaOptions,
     pub rate_limit: RateLimitConfig,
+    pub clients: ClientSettings,
     pub metrics: MetricsSettings,
     /// Database statement latency, when the store measures it (PostgreSQL).
     pub statement_stats: Option<StatementStatsSource>,
@@ -51,6 +56,7 @@ struct Shared {
     http: HttpSettings,
     schema_options: SchemaOptions,
     rate_limiter: RateLimiter,
+    clients: Arc<ClientLimits>,
 }
 
 impl AppState {
@@ -64,6 +70,7 @@ impl AppState {
             http: options.http,
             schema_options: options.schema,
             rate_limiter: RateLimiter::new(options.rate_limit),
+            clients: Arc::new(ClientLimits::new(options.clients)),
         }))
     }
 }
@@ -95,6 +102,12 @@ impl AppState {
 
     pub(crate) fn rate_limiter(&self) -> &RateLimiter {
         &self.0.rate_limiter
+    }
+
+    /// The per-client limits, shared with the accept loop.
+    #[must_use]
+    pub fn clients(&self) -> &Arc<ClientLimits> {
+        &self.0.clients
     }
 
     /// True from the shutdown signal on: `/ready` answers 503 and sockets close.

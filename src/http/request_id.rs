@@ -91,10 +91,16 @@ pub(crate) fn record_outcome(outcome: &str) {
 }
 
 /// The request's one log line, with the span's fields: status and duration in milliseconds.
+/// Refusals without a valid key and rate-limit refusals log at debug: a flood of them would
+/// drown the log, and they are counted in the metrics and (sampled) in the refusal log.
 pub(crate) fn on_response(response: &Response, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        duration_ms = latency.as_secs_f64() * 1000.0,
-        "request finished"
-    );
+    let status = response.status();
+    let duration_ms = latency.as_secs_f64() * 1000.0;
+    if status == axum::http::StatusCode::UNAUTHORIZED
+        || status == axum::http::StatusCode::TOO_MANY_REQUESTS
+    {
+        tracing::debug!(status = status.as_u16(), duration_ms, "request finished");
+    } else {
+        tracing::info!(status = status.as_u16(), duration_ms, "request finished");
+    }
 }

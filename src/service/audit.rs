@@ -2,6 +2,7 @@
 
 use super::Services;
 use super::error::ServiceError;
+use super::refusals::{Refusal, RefusalReason};
 use super::viewer::RequestContext;
 use crate::domain::model::{self, AuditEvent, AuditOutcome, JsonObject};
 use crate::domain::{AuditEventId, InstitutionId};
@@ -36,8 +37,9 @@ pub(super) fn audit_event(
 }
 
 impl Services {
-    /// Records a FORBIDDEN attempt before returning its error, so refusals leave a trail.
-    /// A failure to record is logged, not returned: the caller must still get FORBIDDEN.
+    /// Counts a FORBIDDEN attempt before returning its error, so refusals leave a trail
+    /// (one row per group and flush interval, see `refusals`). A failure to record is logged,
+    /// not returned: the caller must still get FORBIDDEN.
     pub(super) async fn refuse(
         &self,
         ctx: &RequestContext,
@@ -45,41 +47,67 @@ impl Services {
         error: ServiceError,
     ) -> ServiceError {
         if let ServiceError::Forbidden(reason) = &error {
-            let mut payload = JsonObject::new();
-            payload.insert("reason".into(), reason.clone().into());
+            let mut details = JsonObject::new();
+            details.insert("message".into(), reason.clone().into());
+            let mut latest = JsonObject::new();
             if let Some(target) = subject.institution_id {
-                payload.insert("targetInstitutionId".into(), target.to_string().into());
+                latest.insert("targetInstitutionId".into(), target.to_string().into());
             }
             // Filed under the caller's institution, never the one it named: otherwise any key
             // could write rows into another institution's audit trail.
-            let subject = AuditSubject {
+            self.record_refusal(Refusal {
+                reason: RefusalReason::Forbidden,
+                action: subject.action.to_owned(),
+                api_key_id: ctx.viewer.api_key_id(),
                 institution_id: ctx.viewer.institution_id().or(subject.institution_id),
-                ..subject
-            };
-            let event = audit_event(ctx, subject, AuditOutcome::Forbidden, payload);
-            if let Err(store_error) = self.store.record_audit(&event).await {
-                tracing::error!(%store_error, "could not record a forbidden attempt");
-            }
+                resource_type: Some(subject.resource_type.to_owned()),
+                client: None,
+                request_id: ctx.request_id.clone(),
+                details,
+                latest,
+            })
+            .await;
         }
         error
     }
 
     /// Records a request that came without a valid key (the HTTP layer calls this).
     pub async fn record_unauthenticated(&self, request_id: Option<String>, action: &str) {
-        let event = AuditEvent {
-            id: AuditEventId::new(),
-            at: model::now(),
+        self.record_refusal(Refusal {
+            reason: RefusalReason::MissingKey,
             action: action.to_owned(),
-            outcome: AuditOutcome::Unauthenticated,
             api_key_id: None,
             institution_id: None,
             resource_type: None,
-            resource_id: None,
+            client: None,
             request_id,
-            payload: JsonObject::new(),
-        };
-        if let Err(store_error) = self.store.record_audit(&event).await {
-            tracing::error!(%store_error, "could not record an unauthenticated attempt");
+            details: JsonObject::new(),
+            latest: JsonObject::new(),
+        })
+        .await;
+    }
+
+    /// Counts a refusal; writes a row only when it opens a new group.
+    pub async fn record_refusal(&self, refusal: Refusal) {
+        if let Some(event) = self.refusals.record(refusal)
+            && let Err(store_error) = self.store.record_audit(&event).await
+        {
+            tracing::error!(%store_error, "could not record a refused attempt");
         }
+    }
+
+    /// Writes the summary rows of the refusals counted since the last flush. Returns how many
+    /// rows were written.
+    pub async fn flush_refusals(&self) -> usize {
+        let mut written = 0;
+        for event in self.refusals.flush() {
+            match self.store.record_audit(&event).await {
+                Ok(()) => written += 1,
+                Err(store_error) => {
+                    tracing::error!(%store_error, "could not record refused attempts");
+                }
+            }
+        }
+        written
     }
 }

@@ -2,6 +2,7 @@
 
 use super::Services;
 use super::error::{ServiceError, ServiceResult};
+use super::refusals::RefusalReason;
 use super::viewer::Viewer;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,6 +42,22 @@ impl fmt::Debug for ApiKeyToken {
     }
 }
 
+/// The prefix of every key this server issues.
+const KEY_PREFIX: &str = "egk_";
+/// `egk_` and 32 bytes in unpadded URL-safe base64.
+const KEY_LEN: usize = KEY_PREFIX.len() + 43;
+
+/// Whether `token` has the shape of a key `ApiKeyToken::generate` makes; anything else
+/// cannot be in the store, so it is refused without a lookup.
+#[must_use]
+pub fn is_key_shaped(token: &str) -> bool {
+    token.len() == KEY_LEN
+        && token.starts_with(KEY_PREFIX)
+        && token[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// SHA-256 hex: tokens carry 256 bits of entropy, so a fast unsalted hash is enough.
 #[must_use]
 pub fn hash_token(token: &str) -> String {
@@ -54,22 +71,63 @@ impl Services {
     /// # Errors
     /// `Unauthenticated` for an unknown or revoked token; `Store` when the lookup fails.
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Viewer> {
+        match self.authenticate_presented(Some(token)).await? {
+            Ok(viewer) => Ok(viewer),
+            Err(_) => Err(ServiceError::Unauthenticated),
+        }
+    }
+
+    /// `authenticate`, saying why a key was refused (for the refusal audit and metrics).
+    /// `None` is a request that presented no key.
+    ///
+    /// # Errors
+    /// `Store` when the lookup fails; a refusal is the inner `Err`.
+    pub async fn authenticate_presented(
+        &self,
+        token: Option<&str>,
+    ) -> ServiceResult<Result<Viewer, RefusalReason>> {
+        let Some(token) = token else {
+            return Ok(Err(RefusalReason::MissingKey));
+        };
         let presented = token.as_bytes();
         if bool::from(presented.ct_eq(self.root_key.expose().as_bytes())) {
-            return Ok(Viewer::root());
+            return Ok(Ok(Viewer::root()));
+        }
+        if !is_key_shaped(token) {
+            return Ok(Err(RefusalReason::MalformedKey));
         }
         let key_hash = hash_token(token);
         let Some(key) = self.store.find_api_key_by_hash(&key_hash).await? else {
-            return Err(ServiceError::Unauthenticated);
+            return Ok(Err(RefusalReason::UnknownKey));
         };
         let stored_matches = bool::from(key.key_hash.as_bytes().ct_eq(key_hash.as_bytes()));
-        if !stored_matches || key.revoked_at.is_some() {
-            return Err(ServiceError::Unauthenticated);
+        if !stored_matches {
+            return Ok(Err(RefusalReason::UnknownKey));
         }
-        Ok(Viewer::institution_key(
+        if key.revoked_at.is_some() {
+            return Ok(Err(RefusalReason::RevokedKey));
+        }
+        Ok(Ok(Viewer::institution_key(
             key.institution_id,
             key.id,
             key.role,
-        ))
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_key_shaped_and_guesses_are_not() {
+        for _ in 0..100 {
+            assert!(is_key_shaped(ApiKeyToken::generate().expose()));
+        }
+        assert!(!is_key_shaped("egk_nope"));
+        assert!(!is_key_shaped(&format!("egk_{}", "a".repeat(42))));
+        assert!(!is_key_shaped(&format!("egk_{}", "a".repeat(44))));
+        assert!(!is_key_shaped(&format!("egk_{}!", "a".repeat(42))));
+        assert!(!is_key_shaped(&format!("xyz_{}", "a".repeat(43))));
     }
 }

@@ -12,12 +12,13 @@ mod policies;
 mod positions;
 mod rate_limit;
 pub mod reads;
+mod refusals;
 mod subscriptions;
 mod templates;
 mod viewer;
 
 pub use assets::CreateAssetInput;
-pub use auth::{ApiKeyToken, hash_token};
+pub use auth::{ApiKeyToken, hash_token, is_key_shaped};
 pub use error::ServiceError;
 pub use event_feed::EventFeed;
 pub use institutions::CreateInstitutionInput;
@@ -25,6 +26,7 @@ pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
 pub use rate_limit::{Quota, RateLimitConfig, RateLimiter, RetryAfter};
+pub use refusals::{OVERFLOW_ACTION, Refusal, RefusalLog, RefusalReason};
 pub use subscriptions::{GaugeGuard, KeyRevocation, SubscriptionGauge};
 pub use templates::CreateTemplateInput;
 pub use viewer::{RequestContext, Viewer, ViewerRole};
@@ -39,6 +41,7 @@ pub struct Services {
     store: Arc<dyn Store>,
     root_key: Arc<ApiKeyToken>,
     subscriptions: SubscriptionGauge,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Services {
@@ -48,7 +51,14 @@ impl Services {
             store,
             root_key: Arc::new(root_key),
             subscriptions: SubscriptionGauge::default(),
+            refusals: Arc::default(),
         }
+    }
+
+    /// Refusals counted in memory until the next flush (see `flush_refusals`).
+    #[must_use]
+    pub fn refusals(&self) -> &RefusalLog {
+        &self.refusals
     }
 
     /// # Errors

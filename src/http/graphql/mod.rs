@@ -12,6 +12,7 @@ mod respond;
 use super::AppState;
 use super::accept::{Format, negotiate, wants_html};
 use super::auth::authenticate;
+use super::clients::Client;
 use super::error::HttpError;
 use super::graphiql;
 use super::metrics::Transport;
@@ -69,6 +70,7 @@ fn charge(state: &AppState, viewer: &Viewer, cost: usize) -> Result<(), HttpErro
 pub(crate) async fn post_graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -77,7 +79,13 @@ pub(crate) async fn post_graphql(
         return not_acceptable();
     };
     let authenticated = deadline
-        .run(authenticate(&state, &headers, &request_id.0, "graphql"))
+        .run(authenticate(
+            &state,
+            &headers,
+            &request_id.0,
+            "graphql",
+            client,
+        ))
         .await
         .and_then(|outcome| outcome);
     let viewer = match authenticated {
@@ -93,10 +101,14 @@ pub(crate) async fn post_graphql(
         return error.into_response(format);
     }
     let limit = state.http().max_body_bytes;
+    let body_timeout = state.clients().settings().body_timeout;
     let read = deadline
-        .run(read_body(&headers, body, limit))
+        .run(tokio::time::timeout(
+            body_timeout,
+            read_body(&headers, body, limit),
+        ))
         .await
-        .and_then(|outcome| outcome);
+        .and_then(|outcome| outcome.unwrap_or_else(|_| Err(body_timed_out(body_timeout))));
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(format),
@@ -122,6 +134,7 @@ pub(crate) async fn post_graphql(
 pub(crate) async fn get_graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Client(client): Client,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -138,7 +151,13 @@ pub(crate) async fn get_graphql(
         return not_acceptable();
     };
     let authenticated = deadline
-        .run(authenticate(&state, &headers, &request_id.0, "graphql"))
+        .run(authenticate(
+            &state,
+            &headers,
+            &request_id.0,
+            "graphql",
+            client,
+        ))
         .await
         .and_then(|outcome| outcome);
     let viewer = match authenticated {
@@ -246,6 +265,17 @@ async fn read_body(
         ));
     }
     Ok(kept.into())
+}
+
+/// 408: a client that trickles its body holds a connection and a task; it gets
+/// `HTTP_BODY_TIMEOUT_MS`, whatever is left of the request timeout.
+fn body_timed_out(limit: Duration) -> HttpError {
+    let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+    HttpError::bad_input(
+        StatusCode::REQUEST_TIMEOUT,
+        "body",
+        format!("the request body did not arrive within {millis} ms"),
+    )
 }
 
 fn mutation_over_get() -> HttpError {

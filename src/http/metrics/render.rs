@@ -4,11 +4,12 @@
 use super::super::AppState;
 use super::super::accept::Format;
 use super::super::auth::authenticate;
+use super::super::clients::Client;
 use super::super::error::HttpError;
 use super::super::request_id::RequestId;
 use super::Metrics;
 use crate::graphql::ErrorCode;
-use crate::service::ViewerRole;
+use crate::service::{RefusalReason, ViewerRole};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -22,9 +23,10 @@ use std::sync::atomic::Ordering;
 pub(crate) async fn render(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match authenticate(&state, &headers, &request_id.0, "metrics").await {
+    let viewer = match authenticate(&state, &headers, &request_id.0, "metrics", client).await {
         Ok(viewer) => viewer,
         Err(error) => return error.into_response(Format::Json),
     };
@@ -45,6 +47,120 @@ pub(crate) async fn render_open(State(state): State<AppState>) -> Response {
         text(&state),
     )
         .into_response()
+}
+
+/// What callers without a valid key cost: refusals as they happen, throttling, the caps.
+fn clients(out: &mut String, state: &AppState) {
+    let refusals = state.services().refusals();
+    header(
+        out,
+        "escrowgrid_refusals_total",
+        "counter",
+        "Requests refused without running (no valid key, or FORBIDDEN), by reason; audited in groups.",
+    );
+    let counts = refusals.counts();
+    for reason in [
+        RefusalReason::MissingKey,
+        RefusalReason::MalformedKey,
+        RefusalReason::UnknownKey,
+        RefusalReason::RevokedKey,
+        RefusalReason::Forbidden,
+    ] {
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == reason)
+            .map_or(0, |(_, count)| *count);
+        let _ = writeln!(
+            out,
+            "escrowgrid_refusals_total{{reason=\"{}\"}} {count}",
+            reason.as_str()
+        );
+    }
+    gauge(
+        out,
+        "escrowgrid_refusal_audit_groups",
+        "Refusal groups counted in memory until the next audit flush.",
+        refusals.groups(),
+    );
+    counter(
+        out,
+        "escrowgrid_refusal_audit_overflow_total",
+        "Refusals counted in the overflow group because the group table was full.",
+        refusals.overflowed(),
+    );
+    let limits = state.clients();
+    let counters = &limits.counters;
+    header(
+        out,
+        "escrowgrid_client_throttled_total",
+        "counter",
+        "Requests refused with 429 / 4429 before authentication: their address had used up its failed authentications.",
+    );
+    for (transport, counter) in [
+        ("http", &counters.throttled_http),
+        ("websocket", &counters.throttled_ws),
+    ] {
+        let _ = writeln!(
+            out,
+            "escrowgrid_client_throttled_total{{transport=\"{transport}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
+        "escrowgrid_connections_refused_total",
+        "counter",
+        "TCP connections closed on accept, by the cap they hit.",
+    );
+    for (cap, counter) in [
+        ("total", &counters.connections_refused_total),
+        ("per_client", &counters.connections_refused_per_client),
+    ] {
+        let _ = writeln!(
+            out,
+            "escrowgrid_connections_refused_total{{cap=\"{cap}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
+        "escrowgrid_connections_timed_out_total",
+        "counter",
+        "Connections closed for an incomplete request head or keep-alive idleness.",
+    );
+    for (phase, counter) in [
+        ("header", &counters.connections_timed_out_head),
+        ("idle", &counters.connections_timed_out_idle),
+    ] {
+        let _ = writeln!(
+            out,
+            "escrowgrid_connections_timed_out_total{{phase=\"{phase}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    counter(
+        out,
+        "escrowgrid_websockets_refused_total",
+        "Websockets closed with 4429 on upgrade: their address or the unauthenticated total was at its cap.",
+        counters.websockets_refused.load(Ordering::Relaxed),
+    );
+    gauge(
+        out,
+        "escrowgrid_open_connections",
+        "Open TCP connections on the main listener (upgraded websockets included).",
+        limits.open_connections(),
+    );
+    gauge(
+        out,
+        "escrowgrid_unauthenticated_websockets",
+        "Open websockets that have not authenticated yet.",
+        limits.unauthenticated_websockets(),
+    );
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -80,6 +196,8 @@ pub(crate) fn text(state: &AppState) -> String {
         "Rate-limit buckets held in memory (full ones are dropped periodically, so this stays bounded).",
         state.rate_limiter().tracked_keys(),
     );
+
+    clients(&mut out, state);
 
     header(
         &mut out,

@@ -22,10 +22,11 @@ pub struct WsConfig {
 }
 
 use super::AppState;
+use super::clients::Client;
 use super::request_id::RequestId;
 use axum::Extension;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use messages::Dialect;
@@ -36,12 +37,20 @@ use tracing::Instrument as _;
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Client(client): Client,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &state.ws().allowed_origins) {
         return (StatusCode::FORBIDDEN, "websocket origin not allowed").into_response();
     }
+    // Over a cap: upgraded and closed at once with 4429, which a browser can see (an HTTP
+    // status on a refused upgrade it cannot).
+    let Some(permit) = state.clients().open_websocket(client) else {
+        return upgrade
+            .protocols([Dialect::TRANSPORT_WS, Dialect::LEGACY])
+            .on_upgrade(refuse_socket);
+    };
     let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -63,6 +72,8 @@ pub(crate) async fn upgrade(
         state: state.clone(),
         request_id,
         upgrade_key,
+        client,
+        permit,
     };
     let revocations = state.services().key_revocations();
     // The session outlives the request's span; its own span carries the id and, once the
@@ -81,6 +92,14 @@ pub(crate) async fn upgrade(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| session.run(socket, revocations).instrument(span))
+}
+
+async fn refuse_socket(mut socket: WebSocket) {
+    let frame = CloseFrame {
+        code: session::close::TOO_MANY_REQUESTS,
+        reason: "Too many websockets from this address".into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Non-browser clients send no `Origin` and are let through; browsers must come from the

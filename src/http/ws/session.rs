@@ -4,18 +4,22 @@
 
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::{name_and_kind, to_request};
+use crate::domain::model::JsonObject;
 use crate::graphql::prepare_request;
 use crate::http::AppState;
+use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
 use crate::http::metrics::Transport;
 use crate::http::request_id::record_caller;
-use crate::service::{KeyRevocation, RequestContext, ServiceError, Viewer};
+use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{BoxStream, SplitSink};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -32,6 +36,8 @@ pub(crate) mod close {
     pub(crate) const INIT_TIMEOUT: u16 = 4408;
     pub(crate) const DUPLICATE_ID: u16 = 4409;
     pub(crate) const TOO_MANY_INITS: u16 = 4429;
+    /// The client address is over its websocket or failed-authentication limits.
+    pub(crate) const TOO_MANY_REQUESTS: u16 = 4429;
 }
 
 /// Timings of one connection; tests shorten them.
@@ -87,6 +93,10 @@ pub(crate) struct Session {
     pub(crate) upgrade_key: Option<String>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) settings: SessionSettings,
+    /// The client's address, for its failed-authentication limit and the refusal audit.
+    pub(crate) client: Option<IpAddr>,
+    /// The socket's place under the websocket caps, held while it is open.
+    pub(crate) permit: WebsocketPermit,
 }
 
 impl Session {
@@ -136,6 +146,7 @@ impl Session {
                             init_seen = true;
                             match self.authenticate(payload.as_ref()).await {
                                 Ok(authenticated) => {
+                                    self.permit.authenticated();
                                     record_caller(&authenticated);
                                     viewer = Some(authenticated);
                                     if !self.send(&mut sink, messages::connection_ack()).await { break None; }
@@ -269,15 +280,38 @@ impl Session {
     async fn authenticate(&self, payload: Option<&Value>) -> Result<Viewer, Closing> {
         let key = messages::init_key(payload).or_else(|| self.upgrade_key.clone());
         let services = self.state.services();
-        let outcome = match key {
-            Some(key) => services.authenticate(&key).await,
-            None => Err(ServiceError::Unauthenticated),
-        };
-        match outcome {
-            Ok(viewer) => Ok(viewer),
-            Err(ServiceError::Unauthenticated) => {
+        let clients = self.state.clients();
+        if clients.admit(self.client, key.as_deref()).is_err() {
+            clients
+                .counters
+                .throttled_ws
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Closing {
+                code: close::TOO_MANY_REQUESTS,
+                reason: "Too many failed authentications from this address",
+            });
+        }
+        match services.authenticate_presented(key.as_deref()).await {
+            Ok(Ok(viewer)) => {
+                if let Some(key) = &key {
+                    clients.succeeded(key);
+                }
+                Ok(viewer)
+            }
+            Ok(Err(reason)) => {
+                clients.failed(self.client);
                 services
-                    .record_unauthenticated(Some(self.request_id.clone()), "subscribe")
+                    .record_refusal(Refusal {
+                        reason,
+                        action: "subscribe".to_owned(),
+                        api_key_id: None,
+                        institution_id: None,
+                        resource_type: None,
+                        client: self.client,
+                        request_id: Some(self.request_id.clone()),
+                        details: JsonObject::new(),
+                        latest: JsonObject::new(),
+                    })
                     .await;
                 Err(Closing {
                     code: close::FORBIDDEN,

@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API: a real server on a free port, driven with reqwest (and
 //! node, for the GraphQL-over-HTTP audit).
 
+mod abuse;
 mod audit;
 mod batching;
 mod cross_instance;
