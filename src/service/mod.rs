@@ -21,7 +21,7 @@ pub use institutions::CreateInstitutionInput;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
-pub use rate_limit::{Quota, RateLimitConfig, RateLimiter, RetryAfter};
+pub use rate_limit::{Clock, Quota, RateLimitConfig, RateLimiter, RetryAfter};
 pub use subscriptions::{GaugeGuard, KeyRevocation, SubscriptionGauge};
 pub use templates::CreateTemplateInput;
 pub use viewer::{RequestContext, Viewer, ViewerRole};
