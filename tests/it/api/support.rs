@@ -104,11 +104,6 @@ impl TestStore {
             db: None,
         }
     }
-
-    /// The test database, when this store owns one.
-    pub(crate) fn db(&self) -> Option<&TestDb> {
-        self.db.as_ref()
-    }
 }
 
 impl From<TestDb> for TestStore {
@@ -198,6 +193,10 @@ impl Deref for TestApp {
 impl TestApp {
     /// A builder for an app on `store`, with a fresh root key, port 0 and the test defaults
     /// of `Settings::new` (rate limiting off).
+    #[expect(
+        clippy::new_ret_no_self,
+        reason = "reads as `TestApp::new(store).with_config(..).spawn()`, the builder's one entry"
+    )]
     pub(crate) fn new(store: TestStore) -> TestAppBuilder {
         let root_key = ApiKeyToken::generate();
         let mut settings = Settings::new(root_key.clone());
@@ -242,6 +241,19 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(WAIT, server).await;
         }
+    }
+
+    /// `shutdown`, asserting that the server stopped within `WAIT` and without an error.
+    pub(crate) async fn shutdown_cleanly(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.take().expect("the app is running");
+        tokio::time::timeout(WAIT * 3, server)
+            .await
+            .expect("the app stops")
+            .expect("joined")
+            .expect("stopped cleanly");
     }
 
     /// Waits until exactly `n` subscription streams are open on this app.

@@ -2,7 +2,6 @@
 
 use super::{EVENT_ORDER_LOCK, escrow_asset, institution_admin, only_error};
 use crate::api::support::{TestApp, TestStore, WAIT};
-use crate::support::postgres::fresh_store;
 use reqwest::StatusCode;
 use sea_orm::sqlx::{self, Connection as _, PgConnection};
 use serde_json::json;
@@ -43,15 +42,15 @@ async fn count(connection: &mut PgConnection, sql: &'static str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_over_the_timeout_is_504_and_its_half_done_write_rolls_back() {
-    let Some(db) = fresh_store().await else {
+    let Some(store) = TestStore::postgres().await else {
         return;
     };
-    let url = db.url.clone();
     let timeout = Duration::from_millis(700);
-    let server = TestApp::new(TestStore::from(db))
+    let server = TestApp::new(store)
         .with_config(|settings| settings.http.request_timeout = timeout)
         .spawn()
         .await;
+    let url = server.db().expect("a test database").url.clone();
     let (institution, key) = institution_admin(&server).await;
     let asset = escrow_asset(&server, &institution).await;
     let create =
