@@ -142,6 +142,7 @@ impl SettingsArgs {
                 ("ROOT_RATE_LIMIT_BURST", self.root_rate_limit_burst),
                 self.max_batch_size,
             )?,
+            ..RateLimitConfig::default()
         })
     }
 

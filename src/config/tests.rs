@@ -103,7 +103,7 @@ fn command_line_defaults_match_the_built_in_ones() {
                 per_second: 50.0,
                 burst: 100
             }),
-            root: None,
+            ..RateLimitConfig::default()
         }
     );
 }

@@ -25,7 +25,7 @@ pub use institutions::CreateInstitutionInput;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
-pub use rate_limit::{Quota, RateLimitConfig, RateLimiter, RetryAfter};
+pub use rate_limit::{Clock, Quota, RateLimitConfig, RateLimiter, RetryAfter};
 pub use refusals::{OVERFLOW_ACTION, Refusal, RefusalLog, RefusalReason};
 pub use subscriptions::{GaugeGuard, KeyRevocation, SubscriptionGauge};
 pub use templates::CreateTemplateInput;

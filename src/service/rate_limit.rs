@@ -5,7 +5,8 @@
 use super::viewer::{Viewer, ViewerRole};
 use crate::domain::ApiKeyId;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Buckets kept at most. Keys are authenticated ids, so reaching this takes that many live
@@ -27,10 +28,52 @@ pub struct Quota {
 }
 
 /// Quotas for institution keys and for the root key; `None` means unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RateLimitConfig {
     pub per_key: Option<Quota>,
     pub root: Option<Quota>,
+    /// Where buckets read the time; the system clock unless a test injects its own.
+    pub clock: Clock,
+}
+
+type TimeSource = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// The limiter's time: `Instant::now()` by default, or a function a test controls, so a test
+/// of "refused, then allowed after Retry-After" advances time instead of sleeping through it.
+#[derive(Clone, Default)]
+pub struct Clock(Option<TimeSource>);
+
+impl Clock {
+    /// A clock that reads `now` instead of the system clock.
+    #[must_use]
+    pub fn from_fn(now: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(now)))
+    }
+
+    fn now(&self) -> Instant {
+        self.0.as_ref().map_or_else(Instant::now, |now| now())
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(injected)"
+        } else {
+            "Clock(system)"
+        })
+    }
+}
+
+/// Two clocks are equal when both are the system clock or both are the same injected one.
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Refused: how long until the operation would be allowed.
@@ -102,7 +145,7 @@ impl RateLimiter {
     /// # Errors
     /// `RetryAfter` when the key's bucket holds fewer than `cost` tokens; nothing is spent then.
     pub fn check(&self, viewer: &Viewer, cost: u32) -> Result<(), RetryAfter> {
-        self.check_at(viewer, cost, Instant::now())
+        self.check_at(viewer, cost, self.config.clock.now())
     }
 
     /// `check` at a given time, for tests that must not sleep.
@@ -150,7 +193,7 @@ impl RateLimiter {
 
     /// Drops buckets that have refilled completely: they hold no debt to remember.
     fn sweep(&self, table: &mut Table, now: Instant) {
-        let config = self.config;
+        let config = &self.config;
         table.buckets.retain(|holder, bucket| {
             let quota = match holder {
                 Holder::Root => config.root,
@@ -175,7 +218,7 @@ impl RateLimiter {
 
     /// Forgets every full bucket now rather than at the next periodic sweep.
     pub fn evict_idle(&self) {
-        self.evict_idle_at(Instant::now());
+        self.evict_idle_at(self.config.clock.now());
     }
 
     fn evict_idle_at(&self, now: Instant) {
@@ -196,7 +239,7 @@ mod tests {
     fn limiter(per_second: f64, burst: u32) -> RateLimiter {
         RateLimiter::new(RateLimitConfig {
             per_key: Some(Quota { per_second, burst }),
-            root: None,
+            ..RateLimitConfig::default()
         })
     }
 
@@ -258,13 +301,38 @@ mod tests {
     }
 
     #[test]
+    fn check_reads_the_injected_clock() {
+        let start = Instant::now();
+        let offset = Arc::new(Mutex::new(Duration::ZERO));
+        let read = Arc::clone(&offset);
+        let limiter = RateLimiter::new(RateLimitConfig {
+            per_key: Some(Quota {
+                per_second: 1.0,
+                burst: 1,
+            }),
+            clock: Clock::from_fn(move || {
+                start + *read.lock().unwrap_or_else(PoisonError::into_inner)
+            }),
+            ..RateLimitConfig::default()
+        });
+        let viewer = key();
+        assert!(limiter.check(&viewer, 1).is_ok());
+        assert_eq!(
+            limiter.check(&viewer, 1),
+            Err(RetryAfter(Duration::from_secs(1)))
+        );
+        *offset.lock().unwrap_or_else(PoisonError::into_inner) = Duration::from_secs(1);
+        assert!(limiter.check(&viewer, 1).is_ok());
+    }
+
+    #[test]
     fn root_can_have_its_own_quota() {
         let limiter = RateLimiter::new(RateLimitConfig {
-            per_key: None,
             root: Some(Quota {
                 per_second: 1.0,
                 burst: 2,
             }),
+            ..RateLimitConfig::default()
         });
         let now = Instant::now();
         assert!(limiter.check_at(&Viewer::root(), 2, now).is_ok());

@@ -10,9 +10,9 @@ mod flood;
 mod forwarded;
 mod slow;
 
+use super::support::{TestApp, TestStore};
 use escrowgrid::config::Settings;
-use escrowgrid::service::ApiKeyToken;
-use escrowgrid::startup::{Application, RefusalAudit};
+use escrowgrid::startup::RefusalAudit;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
@@ -24,8 +24,10 @@ const WAIT: Duration = Duration::from_secs(15);
 /// The address the flooding clients send from.
 const ATTACKER: [u8; 4] = [127, 0, 0, 2];
 
-/// The app under test. The one place tests here start a server (see the module docs).
+/// The app under test, with clients that send from chosen loopback addresses.
 struct Abused {
+    /// Keeps the server running for as long as the test holds this.
+    _app: TestApp,
     address: SocketAddr,
     root_key: String,
     refusals: RefusalAudit,
@@ -34,19 +36,16 @@ struct Abused {
 }
 
 async fn spawn(configure: impl FnOnce(&mut Settings)) -> Abused {
-    let root_key = ApiKeyToken::generate();
-    let mut settings = Settings::new(root_key.clone());
-    settings.port = 0;
-    configure(&mut settings);
-    let app = Application::build(settings).await.expect("the app starts");
-    let address = app.address();
-    let refusals = app.refusal_audit();
-    tokio::spawn(app.run_until_stopped());
+    let app = TestApp::new(TestStore::memory())
+        .with_config(configure)
+        .spawn()
+        .await;
     Abused {
-        address,
-        root_key: root_key.expose().to_owned(),
-        refusals,
+        address: SocketAddr::from(([127, 0, 0, 1], app.port)),
+        root_key: app.root_key.clone(),
+        refusals: app.refusals.clone(),
         client: client_from(IpAddr::from([127, 0, 0, 1])),
+        _app: app,
     }
 }
 

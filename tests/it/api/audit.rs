@@ -1,7 +1,7 @@
 //! The GraphQL-over-HTTP conformance audit (graphql-http's serverAudits, run by node against
 //! a live server): every MUST and SHOULD must pass.
 
-use super::support::spawn_memory_app;
+use super::support::TestApp;
 use std::path::Path;
 use std::process::Command;
 
@@ -30,7 +30,7 @@ async fn graphql_over_http_audit_passes_every_must_and_should() {
         eprintln!("SKIPPED (graphql-http audit): {reason}");
         return;
     }
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let url = app.url("/graphql");
     let key = app.root_key.clone();
     let script = node_dir.join("audit.mjs");

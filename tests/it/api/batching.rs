@@ -7,7 +7,7 @@
 //! The data (10 institutions × 20 assets × 20 positions, each created and funded) is seeded
 //! through the repository layer, not 8 000 HTTP calls.
 
-use super::support::{TestApp, spawn_app_on};
+use super::support::{TestApp, TestStore};
 use crate::support::postgres::{TestDb, fresh_store};
 use crate::support::{
     applied, asset, audit, creation, institution, memory_store, template, transition,
@@ -102,7 +102,7 @@ async fn seeded(kind: Backend) -> Option<(TestApp, Option<PgStore>)> {
             (Arc::new(pool.clone()), Some(pool))
         }
     };
-    let app = spawn_app_on(store).await;
+    let app = TestApp::new(TestStore::shared(store)).spawn().await;
     settle(&app).await;
     Some((app, pool))
 }

@@ -2,21 +2,21 @@
 //! of everything stored (to prove that a refused request wrote nothing), assertions on the one
 //! error of a refused request, and a macro that runs a case on both stores.
 
-use super::support::TestApp;
+use super::support::Api;
 use escrowgrid::graphql::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// Turns `async fn case(app: &TestApp)` cases into one test per case and store:
+/// Turns `async fn case(app: &Api)` cases into one test per case and store:
 /// `memory::case` on a fresh in-memory app and `postgres::case` on a fresh database (skipped
-/// loudly, by `spawn_app`, when PostgreSQL is unreachable and `CI` is unset).
+/// loudly when PostgreSQL is unreachable and `CI` is unset).
 macro_rules! on_both_stores {
     ($($case:ident),+ $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let app = $crate::api::support::spawn_memory_app().await;
+                    let app = $crate::api::support::TestApp::memory().await;
                     super::$case(&app).await;
                 }
             )+
@@ -26,7 +26,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(app) = $crate::api::support::spawn_app(
+                    let Some(app) = $crate::api::support::TestApp::on(
                         $crate::api::support::StoreKind::Postgres,
                     )
                     .await
@@ -42,7 +42,8 @@ macro_rules! on_both_stores {
 
 pub(crate) use on_both_stores;
 
-/// One institution with a key of each role and a little of everything, created through the API.
+/// One institution with a key of each role and a little of everything, created through the API
+/// by [`seed_tenant`]: the one tenant type of the API tests.
 #[derive(Clone, Debug)]
 pub(crate) struct Tenant {
     pub(crate) institution_id: String,
@@ -83,7 +84,7 @@ pub(crate) fn id_of(data: &Value, field: &str) -> String {
 }
 
 /// Creates an institution (regions US and EU_UK, both verticals) with the root key.
-pub(crate) async fn create_institution(app: &TestApp, name: &str) -> String {
+pub(crate) async fn create_institution(app: &Api, name: &str) -> String {
     let data = app
         .root(
             CREATE_INSTITUTION,
@@ -98,11 +99,7 @@ pub(crate) async fn create_institution(app: &TestApp, name: &str) -> String {
 }
 
 /// A new key of `role` for `institution_id`: (token, key id).
-pub(crate) async fn create_key(
-    app: &TestApp,
-    institution_id: &str,
-    role: &str,
-) -> (String, String) {
+pub(crate) async fn create_key(app: &Api, institution_id: &str, role: &str) -> (String, String) {
     let data = app
         .root(
             CREATE_API_KEY,
@@ -123,12 +120,7 @@ pub(crate) async fn create_key(
 }
 
 /// A new USD position of `amount` on `asset_id`, created with `key`; returns it.
-pub(crate) async fn create_position(
-    app: &TestApp,
-    key: &str,
-    asset_id: &str,
-    amount: &str,
-) -> Value {
+pub(crate) async fn create_position(app: &Api, key: &str, asset_id: &str, amount: &str) -> Value {
     let data = app
         .data(
             CREATE_POSITION,
@@ -146,7 +138,7 @@ pub(crate) async fn create_position(
 
 /// Moves a position, expecting success; returns it.
 pub(crate) async fn transition(
-    app: &TestApp,
+    app: &Api,
     key: &str,
     position_id: &str,
     to_state: &str,
@@ -168,7 +160,7 @@ pub(crate) async fn transition(
 
 /// An institution named `name` with ADMIN and READ_ONLY keys, a CONSTR_ESCROW template (US,
 /// USD), an asset, a FUNDED position of 1000.00 and an EU_UK policy, all through the API.
-pub(crate) async fn seed_tenant(app: &TestApp, name: &str) -> Tenant {
+pub(crate) async fn seed_tenant(app: &Api, name: &str) -> Tenant {
     let institution_id = create_institution(app, name).await;
     let (admin_key, admin_key_id) = create_key(app, &institution_id, "ADMIN").await;
     let (read_only_key, read_only_key_id) = create_key(app, &institution_id, "READ_ONLY").await;
@@ -227,7 +219,7 @@ pub(crate) async fn seed_tenant(app: &TestApp, name: &str) -> Tenant {
 /// keys, templates, assets, positions with their events and ledger entries, the ledger, and
 /// the successful audit events. Refused attempts are audited by design (outcome FORBIDDEN or
 /// UNAUTHENTICATED), so they are left out: "writes nothing" means no record changed.
-pub(crate) async fn world(app: &TestApp) -> Value {
+pub(crate) async fn world(app: &Api) -> Value {
     let mut data = app
         .root(
             "{
@@ -301,7 +293,7 @@ pub(crate) fn the_error(status: StatusCode, body: &Value, code: &str) -> Value {
 
 /// Sends `query` with `key` and returns its one error, which must carry `code`.
 pub(crate) async fn expect_error(
-    app: &TestApp,
+    app: &Api,
     query: &str,
     variables: Value,
     key: &str,

@@ -1,11 +1,11 @@
 //! The in-browser playground: the page for browsers, its bundles with the right types.
 
-use super::support::spawn_memory_app;
+use super::support::TestApp;
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn a_browser_gets_graphiql_without_a_key() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .get(app.url("/graphql"))
@@ -26,7 +26,7 @@ async fn a_browser_gets_graphiql_without_a_key() {
 
 #[tokio::test]
 async fn the_bundles_are_served_with_their_content_types() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     for (file, content_type) in [
         ("graphiql.min.js", "text/javascript"),
         ("graphiql.min.css", "text/css"),
@@ -48,7 +48,7 @@ async fn the_bundles_are_served_with_their_content_types() {
 
 #[tokio::test]
 async fn other_asset_names_are_404() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     for file in ["index.html", "SHA256SUMS", "..%2FCargo.toml"] {
         let response = app
             .client

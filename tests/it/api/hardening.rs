@@ -10,15 +10,12 @@ mod rate_limits;
 mod switches;
 mod timeout;
 
-use crate::support::postgres::TestDb;
+use super::support::Api;
 use escrowgrid::config::Settings;
-use escrowgrid::service::{ApiKeyToken, Quota, SubscriptionGauge};
-use escrowgrid::startup::Application;
+use escrowgrid::service::Quota;
 use futures::{SinkExt as _, StreamExt as _};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -26,139 +23,53 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 /// `adapters/seaorm/unit_of_work.rs`); holding it parks a write midway through its transaction.
 pub(crate) const EVENT_ORDER_LOCK: i64 = 0x6573_6372_6f77_6576;
 
-pub(crate) struct Server {
-    pub(crate) address: String,
-    pub(crate) root: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) gauge: SubscriptionGauge,
-    pub(crate) _db: Option<TestDb>,
-}
-
-pub(crate) async fn serve(configure: impl FnOnce(&mut Settings), db: Option<TestDb>) -> Server {
-    let root = ApiKeyToken::generate();
-    let mut settings = Settings::new(root.clone());
-    settings.port = 0;
-    configure(&mut settings);
-    let app = match &db {
-        Some(db) => Application::with_store(settings, Arc::clone(&db.store)).await,
-        None => Application::build(settings).await,
-    }
-    .expect("the app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let gauge = app.subscription_gauge();
-    tokio::spawn(app.run_until_stopped());
-    Server {
-        address,
-        root: root.expose().to_owned(),
-        client: reqwest::Client::new(),
-        gauge,
-        _db: db,
-    }
-}
-
-impl Server {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    async fn post(
-        &self,
-        key: &str,
-        body: &Value,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let response = self
-            .client
-            .post(self.url("/graphql"))
-            .header("X-API-Key", key)
-            .json(body)
-            .send()
-            .await
-            .expect("the server answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.json().await.expect("a JSON body");
-        (status, headers, body)
-    }
-
-    pub(crate) async fn gql(
-        &self,
-        key: &str,
-        query: &str,
-        variables: Value,
-    ) -> (StatusCode, Value) {
-        let (status, _, body) = self
-            .post(key, &json!({ "query": query, "variables": variables }))
-            .await;
-        (status, body)
-    }
-
-    /// Data of a request that must succeed.
-    pub(crate) async fn data(&self, key: &str, query: &str, variables: Value) -> Value {
-        let (status, body) = self.gql(key, query, variables).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(body.get("errors").is_none(), "{body}");
-        body["data"].clone()
-    }
-
-    /// An institution (US, construction) with an ADMIN key; returns (institution id, token).
-    pub(crate) async fn tenant(&self) -> (String, String) {
-        let root = self.root.clone();
-        let institution = self
+/// An institution (US, construction) with an ADMIN key; returns (institution id, token).
+/// Leaner than `fixtures::seed_tenant`: these tests count positions and operation names.
+pub(crate) async fn institution_admin(api: &Api) -> (String, String) {
+    let root = api.root_key.clone();
+    let institution = api
             .data(
-                &root,
                 "mutation { createInstitution(input: {name: \"Hardened\", regions: [US], verticals: [CONSTRUCTION]}) { id } }",
                 json!({}),
+                &root,
             )
             .await["createInstitution"]["id"]
             .as_str()
             .expect("an id")
             .to_owned();
-        let token = self
+    let token = api
             .data(
-                &root,
                 "mutation($id: ID!) { createApiKey(input: {institutionId: $id, label: \"ops\", role: ADMIN}) { token } }",
                 json!({ "id": institution }),
+                &root,
             )
             .await["createApiKey"]["token"]
             .as_str()
             .expect("a token")
             .to_owned();
-        (institution, token)
-    }
+    (institution, token)
+}
 
-    /// A CONSTR_ESCROW template (USD) and an asset under it; returns the asset id.
-    pub(crate) async fn asset(&self, institution: &str) -> String {
-        let root = self.root.clone();
-        let template = self
+/// A CONSTR_ESCROW template (USD) and an asset under it; returns the asset id.
+pub(crate) async fn escrow_asset(api: &Api, institution: &str) -> String {
+    let root = api.root_key.clone();
+    let template = api
             .data(
-                &root,
                 "mutation($id: ID!) { createAssetTemplate(input: {institutionId: $id, code: CONSTR_ESCROW, name: \"Escrow\", vertical: CONSTRUCTION, region: US, config: {currency: \"USD\", region: \"US\"}}) { id } }",
                 json!({ "id": institution }),
+                &root,
             )
             .await["createAssetTemplate"]["id"]
             .clone();
-        self.data(
-            &root,
+    api.data(
             "mutation($id: ID!, $template: ID!) { createAsset(input: {institutionId: $id, templateId: $template, label: \"Bridge\"}) { id } }",
             json!({ "id": institution, "template": template }),
+            &root,
         )
         .await["createAsset"]["id"]
             .as_str()
             .expect("an id")
             .to_owned()
-    }
-
-    pub(crate) async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .header("X-API-Key", &self.root)
-            .send()
-            .await
-            .expect("answers")
-            .text()
-            .await
-            .expect("text")
-    }
 }
 
 /// The one error of a refused request.
@@ -176,7 +87,7 @@ pub(crate) fn limited(per_second: f64, burst: u32) -> impl FnOnce(&mut Settings)
 
 /// A graphql-transport-ws connection, initialised with `key`.
 pub(crate) async fn socket(
-    server: &Server,
+    server: &Api,
     key: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let url = server.url("/graphql/ws").replacen("http://", "ws://", 1);
@@ -213,17 +124,5 @@ where
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected frame {other:?}"),
         }
-    }
-}
-
-pub(crate) async fn wait_for_subscriptions(gauge: &SubscriptionGauge, count: i64) {
-    let started = Instant::now();
-    while gauge.current() != count {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{} subscriptions, expected {count}",
-            gauge.current()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

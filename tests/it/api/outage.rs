@@ -15,10 +15,9 @@ mod proxy;
 pub(crate) use consistency::check as consistency_check;
 pub(crate) use load::{CREATE, Chain, Reply, Settled, seed, settle, tally, worker};
 
+use super::support::{TestApp, TestStore};
 use crate::support::postgres::fresh_store;
-use escrowgrid::config::{PoolConfig, Settings};
-use escrowgrid::service::ApiKeyToken;
-use escrowgrid::startup::Application;
+use escrowgrid::config::PoolConfig;
 use proxy::{PgProxy, redirect};
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -61,25 +60,21 @@ async fn a_database_outage_under_write_load_fails_cleanly_recovers_and_loses_not
     let proxy = PgProxy::start(upstream).await;
     let (proxied, _) = redirect(&db.url, proxy.address()).await;
 
-    let root = ApiKeyToken::generate();
-    let mut settings = Settings::new(root.clone());
-    settings.port = 0;
-    settings.database_url = Some(proxied);
-    settings.pool = PoolConfig {
-        max_connections: Some(8),
-        acquire_timeout: Some(Duration::from_millis(1000)),
-        statement_timeout: None,
-    };
-    settings.http.request_timeout = Duration::from_secs(4);
-    let app = Application::build(settings)
-        .await
-        .expect("the app starts through the proxy");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop_app, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app.run_with_shutdown(async {
-        let _ = stopped.await;
-    }));
-    let api = seed(&address, root.expose()).await;
+    let mut app = TestApp::new(TestStore::configured())
+        .with_config(|settings| {
+            settings.database_url = Some(proxied);
+            settings.pool = PoolConfig {
+                max_connections: Some(8),
+                acquire_timeout: Some(Duration::from_millis(1000)),
+                statement_timeout: None,
+            };
+            settings.http.request_timeout = Duration::from_secs(4);
+        })
+        .spawn()
+        .await;
+    let address = app.address.clone();
+    let root = app.root_key.clone();
+    let api = seed(&address, &root).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..WORKERS)
@@ -171,7 +166,7 @@ async fn a_database_outage_under_write_load_fails_cleanly_recovers_and_loses_not
 
     let metrics = probe
         .get(format!("{address}/metrics"))
-        .header("X-API-Key", root.expose())
+        .header("X-API-Key", &root)
         .send()
         .await
         .expect("answers")
@@ -184,10 +179,5 @@ async fn a_database_outage_under_write_load_fails_cleanly_recovers_and_loses_not
         .unwrap_or("missing");
     eprintln!("outage: escrowgrid_db_statement_failures_total {failures}");
 
-    let _ = stop_app.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the app stops")
-        .expect("joined")
-        .expect("stopped cleanly");
+    app.shutdown_cleanly().await;
 }

@@ -1,14 +1,14 @@
 //! The non-GraphQL endpoints and what every response carries: health, readiness, metrics and
 //! X-Request-Id.
 
-use super::support::{StoreKind, spawn_app, spawn_app_on, spawn_app_with, spawn_memory_app};
+use super::support::{StoreKind, TestApp, TestStore};
 use crate::support::postgres::fresh_store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 async fn health_and_readiness_answer_without_a_key(kind: StoreKind) {
-    let Some(app) = spawn_app(kind).await else {
+    let Some(app) = TestApp::on(kind).await else {
         return;
     };
     let health = app
@@ -51,7 +51,9 @@ async fn a_lost_database_makes_the_app_unready_and_institution_keys_fail_without
     let Some(db) = fresh_store().await else {
         return;
     };
-    let app = spawn_app_on(Arc::clone(&db.store)).await;
+    let app = TestApp::new(TestStore::shared(Arc::clone(&db.store)))
+        .spawn()
+        .await;
     let institution = app
         .root(
             "mutation { createInstitution(input: {name: \"Lost\", regions: [US]}) { id } }",
@@ -91,7 +93,7 @@ async fn a_lost_database_makes_the_app_unready_and_institution_keys_fail_without
 
 #[tokio::test]
 async fn a_client_request_id_is_echoed() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .get(app.url("/health"))
@@ -104,7 +106,7 @@ async fn a_client_request_id_is_echoed() {
 
 #[tokio::test]
 async fn every_response_gets_a_uuid_v7_request_id() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     for path in ["/health", "/graphql", "/no-such-path"] {
         let response = app.client.get(app.url(path)).send().await.expect("answers");
         let id = response.headers()["x-request-id"].to_str().expect("ascii");
@@ -115,7 +117,7 @@ async fn every_response_gets_a_uuid_v7_request_id() {
 
 #[tokio::test]
 async fn an_unreasonable_request_id_is_replaced() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let long = "x".repeat(500);
     let response = app
         .client
@@ -129,7 +131,7 @@ async fn an_unreasonable_request_id_is_replaced() {
 
 #[tokio::test]
 async fn the_request_id_reaches_the_audit_trail() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .post(app.url("/graphql"))
@@ -156,7 +158,7 @@ async fn the_request_id_reaches_the_audit_trail() {
 
 #[tokio::test]
 async fn metrics_are_for_the_root_key_only() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     app.root("{ viewer { role } }", json!({})).await;
 
     let anonymous = app
@@ -196,11 +198,12 @@ async fn metrics_are_for_the_root_key_only() {
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
-    let app = spawn_app_with(StoreKind::Memory, |settings| {
-        settings.cors_allow_origins = vec!["https://app.example".to_owned()];
-    })
-    .await
-    .expect("the memory store is always available");
+    let app = TestApp::new(TestStore::memory())
+        .with_config(|settings| {
+            settings.cors_allow_origins = vec!["https://app.example".to_owned()];
+        })
+        .spawn()
+        .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, app.url("/graphql"))

@@ -5,11 +5,14 @@
 //! then a gapless resume, and a key revoked meanwhile.
 //!
 //! A missed or doubled event is a missed or doubled payment instruction, so every case checks
-//! the exact list received, then listens a little longer to prove nothing else comes.
+//! the exact list received, then commits a marker event and checks that it is the next thing
+//! delivered, which proves nothing else came.
 
+use super::fixtures::{Tenant, seed_tenant};
+use super::support::{TestApp, TestStore};
 use super::ws_support::{
-    Api, Dialect, Received, SUBSCRIPTION, Tenant, WAIT, WsApp, WsClient, error_code, event_of,
-    key_of, spawn_app_on_store, string, ws_on_both_stores,
+    Dialect, Received, SUBSCRIPTION, WAIT, WsClient, error_code, event_of, key_of, string,
+    ws_on_both_stores,
 };
 use crate::support::{applied, memory_store, transition_releasing};
 use escrowgrid::domain::model::{JsonObject, Position};
@@ -41,19 +44,27 @@ fn states(event: &Value) -> (Value, Value) {
     (event["fromState"].clone(), event["toState"].clone())
 }
 
-async fn lifecycle_steps_arrive_in_order_with_growing_versions_and_cursors(app: WsApp) {
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let mut ws = app.connect_with_key(&tenant.key).await;
+async fn lifecycle_steps_arrive_in_order_with_growing_versions_and_cursors(app: TestApp) {
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
+    let mut ws = app.connect_with_key(&tenant.admin_key).await;
     ws.subscribe_events("1", json!({"assetId": tenant.asset_id}), None)
         .await;
     app.wait_for_subscriptions(1).await;
 
-    let position = api.create_position(&tenant.key, &tenant.asset_id).await;
-    api.transition(&tenant.key, &position, "FUNDED", None).await;
-    api.transition(&tenant.key, &position, "PARTIALLY_RELEASED", Some("250.00"))
+    let position = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
         .await;
-    api.transition(&tenant.key, &position, "RELEASED", None)
+    api.transition(&tenant.admin_key, &position, "FUNDED", None)
+        .await;
+    api.transition(
+        &tenant.admin_key,
+        &position,
+        "PARTIALLY_RELEASED",
+        Some("250.00"),
+    )
+    .await;
+    api.transition(&tenant.admin_key, &position, "RELEASED", None)
         .await;
 
     let mut events = Vec::new();
@@ -66,7 +77,7 @@ async fn lifecycle_steps_arrive_in_order_with_growing_versions_and_cursors(app: 
         (json!("FUNDED"), json!("PARTIALLY_RELEASED")),
         (json!("PARTIALLY_RELEASED"), json!("RELEASED")),
     ];
-    let durable = api.durable_events(&tenant.key, &position).await;
+    let durable = api.durable_events(&tenant.admin_key, &position).await;
     assert_eq!(durable.len(), 4, "{durable:?}");
     for (index, event) in events.iter().enumerate() {
         assert_eq!(states(event), expected_states[index], "{event}");
@@ -106,21 +117,24 @@ async fn lifecycle_steps_arrive_in_order_with_growing_versions_and_cursors(app: 
         "RELEASED releases the remainder: {}",
         events[3]
     );
-    ws.expect_silence().await;
+    let marker = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    ws.expect_exactly(&[("1", (marker, 1))]).await;
 }
 
-async fn each_filter_delivers_only_matching_events(app: WsApp) {
-    let api = Api::of(&app);
-    let a = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let b = api.seed_tenant(&app.root_key, "Borealis Fund").await;
+async fn each_filter_delivers_only_matching_events(app: TestApp) {
+    let api = app.api();
+    let a = seed_tenant(&api, "Acme Bank").await;
+    let b = seed_tenant(&api, "Borealis Fund").await;
     let asset2 = api.create_asset(&a).await;
     // Made before subscribing: positionId filters need them, and their creation is not live.
-    let p1 = api.create_position(&a.key, &a.asset_id).await;
-    let p2 = api.create_position(&a.key, &a.asset_id).await;
-    let p3 = api.create_position(&a.key, &asset2).await;
-    let pb = api.create_position(&b.key, &b.asset_id).await;
+    let p1 = api.create_position(&a.admin_key, &a.asset_id).await;
+    let p2 = api.create_position(&a.admin_key, &a.asset_id).await;
+    let p3 = api.create_position(&a.admin_key, &asset2).await;
+    let pb = api.create_position(&b.admin_key, &b.asset_id).await;
 
-    let mut ws = app.connect_with_key(&a.key).await;
+    let mut ws = app.connect_with_key(&a.admin_key).await;
     ws.subscribe_events("position", json!({"positionId": p1}), None)
         .await;
     ws.subscribe_events("asset", json!({"assetId": a.asset_id}), None)
@@ -148,13 +162,13 @@ async fn each_filter_delivers_only_matching_events(app: WsApp) {
         .await;
     app.wait_for_subscriptions(6).await;
 
-    api.transition(&a.key, &p1, "FUNDED", None).await; // p1 v2
-    api.transition(&a.key, &p2, "FUNDED", None).await; // p2 v2
-    api.transition(&b.key, &pb, "FUNDED", None).await; // pb v2
-    api.transition(&a.key, &p3, "FUNDED", None).await; // p3 v2
-    api.transition(&a.key, &p1, "RELEASED", None).await; // p1 v3
-    api.transition(&a.key, &p3, "CANCELLED", None).await; // p3 v3
-    api.transition(&b.key, &pb, "CANCELLED", None).await; // pb v3
+    api.transition(&a.admin_key, &p1, "FUNDED", None).await; // p1 v2
+    api.transition(&a.admin_key, &p2, "FUNDED", None).await; // p2 v2
+    api.transition(&b.admin_key, &pb, "FUNDED", None).await; // pb v2
+    api.transition(&a.admin_key, &p3, "FUNDED", None).await; // p3 v2
+    api.transition(&a.admin_key, &p1, "RELEASED", None).await; // p1 v3
+    api.transition(&a.admin_key, &p3, "CANCELLED", None).await; // p3 v3
+    api.transition(&b.admin_key, &pb, "CANCELLED", None).await; // pb v3
 
     let expected: BTreeMap<&str, Vec<(String, i64)>> = BTreeMap::from([
         ("position", vec![(p1.clone(), 2), (p1.clone(), 3)]),
@@ -185,21 +199,35 @@ async fn each_filter_delivers_only_matching_events(app: WsApp) {
         received.entry(id).or_default().push(key_of(&event));
     }
     assert_eq!(received, expected);
-    ws.expect_silence().await;
+    // Markers for every subscription that can still match something ("position" follows p1,
+    // which is RELEASED and final): m on asset2, cancelled, then n on the first asset.
+    let m = api.create_position(&a.admin_key, &asset2).await;
+    api.transition(&a.admin_key, &m, "CANCELLED", None).await;
+    let n = api.create_position(&a.admin_key, &a.asset_id).await;
+    ws.expect_exactly(&[
+        ("institution", (m.clone(), 1)),
+        ("institution", (m.clone(), 2)),
+        ("institution", (n.clone(), 1)),
+        ("states", (m.clone(), 2)),
+        ("combined", (m, 2)),
+        ("asset", (n, 1)),
+    ])
+    .await;
 
     let root_events = root.events(2).await;
     let root_keys: Vec<(String, i64)> = root_events.iter().map(|(_, e)| key_of(e)).collect();
     assert_eq!(root_keys, vec![(pb.clone(), 2), (pb.clone(), 3)]);
-    root.expect_silence().await;
+    let marker = api.create_position(&b.admin_key, &b.asset_id).await;
+    root.expect_exactly(&[("b", (marker, 1))]).await;
 }
 
-async fn a_tenant_never_receives_another_tenants_events(app: WsApp) {
-    let api = Api::of(&app);
-    let a = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let b = api.seed_tenant(&app.root_key, "Borealis Fund").await;
-    let pb = api.create_position(&b.key, &b.asset_id).await;
+async fn a_tenant_never_receives_another_tenants_events(app: TestApp) {
+    let api = app.api();
+    let a = seed_tenant(&api, "Acme Bank").await;
+    let b = seed_tenant(&api, "Borealis Fund").await;
+    let pb = api.create_position(&b.admin_key, &b.asset_id).await;
 
-    let mut ws_a = app.connect_with_key(&a.key).await;
+    let mut ws_a = app.connect_with_key(&a.admin_key).await;
     ws_a.subscribe_events("all", json!({}), None).await;
     // A names B's position: indistinguishable from a missing one, so it simply never matches.
     ws_a.subscribe_events("foreign-position", json!({"positionId": pb}), None)
@@ -211,15 +239,18 @@ async fn a_tenant_never_receives_another_tenants_events(app: WsApp) {
     app.wait_for_subscriptions(4).await;
 
     // B's events first, then A's sentinel: A's first message must be the sentinel.
-    api.transition(&b.key, &pb, "FUNDED", None).await;
-    let pb2 = api.create_position(&b.key, &b.asset_id).await;
-    api.transition(&b.key, &pb, "RELEASED", None).await;
-    let pa = api.create_position(&a.key, &a.asset_id).await;
+    api.transition(&b.admin_key, &pb, "FUNDED", None).await;
+    let pb2 = api.create_position(&b.admin_key, &b.asset_id).await;
+    api.transition(&b.admin_key, &pb, "RELEASED", None).await;
+    let pa = api.create_position(&a.admin_key, &a.asset_id).await;
 
     let (id, sentinel) = ws_a.events(1).await.remove(0);
     assert_eq!(id, "all");
     assert_eq!(key_of(&sentinel), (pa.clone(), 1));
-    ws_a.expect_silence().await;
+    // The foreign subscriptions can never match an event of A's, so no marker bounds them; the
+    // sentinel above already came before anything of B's.
+    let marker = api.create_position(&a.admin_key, &a.asset_id).await;
+    ws_a.expect_exactly(&[("all", (marker.clone(), 1))]).await;
 
     let seen: Vec<(String, i64)> = ws_root
         .events(4)
@@ -232,28 +263,28 @@ async fn a_tenant_never_receives_another_tenants_events(app: WsApp) {
         vec![(pb.clone(), 2), (pb2, 1), (pb, 3), (pa, 1)],
         "the root key sees every institution, in commit order"
     );
-    ws_root.expect_silence().await;
+    ws_root.expect_exactly(&[("all", (marker, 1))]).await;
 }
 
-async fn after_set_to_another_tenants_cursor_replays_only_the_callers_own_events(app: WsApp) {
-    let api = Api::of(&app);
-    let a = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let b = api.seed_tenant(&app.root_key, "Borealis Fund").await;
-    let before = api.create_position(&a.key, &a.asset_id).await;
-    let pb = api.create_position(&b.key, &b.asset_id).await;
-    let b_cursor = string(&api.durable_events(&b.key, &pb).await[0]["cursor"]);
+async fn after_set_to_another_tenants_cursor_replays_only_the_callers_own_events(app: TestApp) {
+    let api = app.api();
+    let a = seed_tenant(&api, "Acme Bank").await;
+    let b = seed_tenant(&api, "Borealis Fund").await;
+    let before = api.create_position(&a.admin_key, &a.asset_id).await;
+    let pb = api.create_position(&b.admin_key, &b.asset_id).await;
+    let b_cursor = string(&api.durable_events(&b.admin_key, &pb).await[0]["cursor"]);
     // After B's cursor in commit order: B's, then A's, then B's again.
-    api.transition(&b.key, &pb, "FUNDED", None).await;
-    let after = api.create_position(&a.key, &a.asset_id).await;
-    api.transition(&b.key, &pb, "PARTIALLY_RELEASED", Some("1"))
+    api.transition(&b.admin_key, &pb, "FUNDED", None).await;
+    let after = api.create_position(&a.admin_key, &a.asset_id).await;
+    api.transition(&b.admin_key, &pb, "PARTIALLY_RELEASED", Some("1"))
         .await;
 
-    let mut ws = app.connect_with_key(&a.key).await;
+    let mut ws = app.connect_with_key(&a.admin_key).await;
     ws.subscribe_events("1", json!({}), Some(&b_cursor)).await;
     app.wait_for_subscriptions(1).await;
     // Live: B again, then A's sentinel.
-    api.transition(&b.key, &pb, "RELEASED", None).await;
-    api.transition(&a.key, &before, "FUNDED", None).await;
+    api.transition(&b.admin_key, &pb, "RELEASED", None).await;
+    api.transition(&a.admin_key, &before, "FUNDED", None).await;
 
     // Whether the server replays A's own events after that point or refuses a foreign cursor,
     // B's events never reach A. Today it replays; pin that so a change is noticed.
@@ -272,14 +303,15 @@ async fn after_set_to_another_tenants_cursor_replays_only_the_callers_own_events
     );
     let live = ws.next_event("1").await;
     assert_eq!(key_of(&live), (before, 2));
-    ws.expect_silence().await;
+    let marker = api.create_position(&a.admin_key, &a.asset_id).await;
+    ws.expect_exactly(&[("1", (marker, 1))]).await;
 }
 
-async fn a_filter_naming_another_institution_is_an_error_message_not_next(app: WsApp) {
-    let api = Api::of(&app);
-    let a = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let b = api.seed_tenant(&app.root_key, "Borealis Fund").await;
-    let mut ws = app.connect_with_key(&a.key).await;
+async fn a_filter_naming_another_institution_is_an_error_message_not_next(app: TestApp) {
+    let api = app.api();
+    let a = seed_tenant(&api, "Acme Bank").await;
+    let b = seed_tenant(&api, "Borealis Fund").await;
+    let mut ws = app.connect_with_key(&a.admin_key).await;
     ws.subscribe_events("1", json!({"institutionId": b.institution_id}), None)
         .await;
     let message = ws.next_json().await;
@@ -289,25 +321,28 @@ async fn a_filter_naming_another_institution_is_an_error_message_not_next(app: W
     app.wait_for_subscriptions(0).await;
 
     // The socket lives on, B's writes never show up, and the id is free again.
-    let pb = api.create_position(&b.key, &b.asset_id).await;
+    let pb = api.create_position(&b.admin_key, &b.asset_id).await;
     ws.subscribe_events("1", json!({"institutionId": a.institution_id}), None)
         .await;
     app.wait_for_subscriptions(1).await;
-    api.transition(&b.key, &pb, "FUNDED", None).await;
-    let pa = api.create_position(&a.key, &a.asset_id).await;
+    api.transition(&b.admin_key, &pb, "FUNDED", None).await;
+    let pa = api.create_position(&a.admin_key, &a.asset_id).await;
     assert_eq!(key_of(&ws.next_event("1").await), (pa, 1));
-    ws.expect_silence().await;
+    let marker = api.create_position(&a.admin_key, &a.asset_id).await;
+    ws.expect_exactly(&[("1", (marker, 1))]).await;
 }
 
-async fn resume_after_disconnect_delivers_exactly_the_missed_events_then_live(app: WsApp) {
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
+async fn resume_after_disconnect_delivers_exactly_the_missed_events_then_live(app: TestApp) {
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
     let filter = json!({"assetId": tenant.asset_id});
-    let mut ws = app.connect_with_key(&tenant.key).await;
+    let mut ws = app.connect_with_key(&tenant.admin_key).await;
     ws.subscribe_events("1", filter.clone(), None).await;
     app.wait_for_subscriptions(1).await;
-    let p = api.create_position(&tenant.key, &tenant.asset_id).await;
-    api.transition(&tenant.key, &p, "FUNDED", None).await;
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
     let first = ws.next_event("1").await;
     let second = ws.next_event("1").await;
     assert_eq!(key_of(&first), (p.clone(), 1));
@@ -317,13 +352,15 @@ async fn resume_after_disconnect_delivers_exactly_the_missed_events_then_live(ap
     app.wait_for_subscriptions(0).await;
 
     // Missed while away.
-    api.transition(&tenant.key, &p, "PARTIALLY_RELEASED", Some("100"))
+    api.transition(&tenant.admin_key, &p, "PARTIALLY_RELEASED", Some("100"))
         .await;
-    let q = api.create_position(&tenant.key, &tenant.asset_id).await;
-    api.transition(&tenant.key, &p, "PARTIALLY_RELEASED", Some("100"))
+    let q = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    api.transition(&tenant.admin_key, &p, "PARTIALLY_RELEASED", Some("100"))
         .await;
 
-    let mut ws = app.connect_with_key(&tenant.key).await;
+    let mut ws = app.connect_with_key(&tenant.admin_key).await;
     ws.subscribe_events("1", filter, Some(&cursor)).await;
     let replayed: Vec<(String, i64)> = ws.events(3).await.iter().map(|(_, e)| key_of(e)).collect();
     assert_eq!(
@@ -332,17 +369,22 @@ async fn resume_after_disconnect_delivers_exactly_the_missed_events_then_live(ap
         "exactly the missed events, in commit order"
     );
     app.wait_for_subscriptions(1).await;
-    api.transition(&tenant.key, &p, "RELEASED", None).await;
-    api.transition(&tenant.key, &q, "CANCELLED", None).await;
+    api.transition(&tenant.admin_key, &p, "RELEASED", None)
+        .await;
+    api.transition(&tenant.admin_key, &q, "CANCELLED", None)
+        .await;
     let live: Vec<(String, i64)> = ws.events(2).await.iter().map(|(_, e)| key_of(e)).collect();
     assert_eq!(live, vec![(p, 5), (q, 2)], "then live, without a duplicate");
-    ws.expect_silence().await;
+    let marker = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    ws.expect_exactly(&[("1", (marker, 1))]).await;
 }
 
-async fn a_subscription_that_fails_validation_gets_an_error_message(app: WsApp) {
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let mut ws = app.connect_with_key(&tenant.key).await;
+async fn a_subscription_that_fails_validation_gets_an_error_message(app: TestApp) {
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
+    let mut ws = app.connect_with_key(&tenant.admin_key).await;
     let cases: [(&str, &str, Value, &str); 6] = [
         (
             "unknown-field",
@@ -402,11 +444,13 @@ async fn a_subscription_that_fails_validation_gets_an_error_message(app: WsApp) 
     ws.subscribe_events("ok", json!({"assetId": tenant.asset_id}), None)
         .await;
     app.wait_for_subscriptions(1).await;
-    let p = api.create_position(&tenant.key, &tenant.asset_id).await;
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
     assert_eq!(key_of(&ws.next_event("ok").await), (p, 1));
 }
 
-async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app: WsApp) {
+async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app: TestApp) {
     const WRITERS: usize = 20;
     /// Events per writer before the resume (create, FUNDED); then two partial releases and
     /// RELEASED.
@@ -416,16 +460,16 @@ async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app:
     // The resumer leaves while phase one is still being delivered.
     const _: () = assert!(PHASE_ONE * WRITERS > BEFORE_RESUME);
 
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
     let filter = json!({"assetId": tenant.asset_id});
     // Hears everything on one socket.
-    let mut steady = app.connect_with_key(&tenant.key).await;
+    let mut steady = app.connect_with_key(&tenant.admin_key).await;
     steady
         .subscribe_events("steady", filter.clone(), None)
         .await;
     // Leaves mid-stream and resumes with `after` while the writers go on.
-    let mut resumer = app.connect_with_key(&tenant.key).await;
+    let mut resumer = app.connect_with_key(&tenant.admin_key).await;
     resumer.subscribe_events("r", filter.clone(), None).await;
     app.wait_for_subscriptions(2).await;
 
@@ -433,7 +477,7 @@ async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app:
     let mut writers = Vec::new();
     for _ in 0..WRITERS {
         let api = api.clone();
-        let key = tenant.key.clone();
+        let key = tenant.admin_key.clone();
         let asset = tenant.asset_id.clone();
         let mut go = go_rx.clone();
         writers.push(tokio::spawn(async move {
@@ -459,7 +503,7 @@ async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app:
     drop(resumer);
     // Phase two starts before the resume, so replay and live overlap with writes.
     go.send(true).expect("writers wait for the signal");
-    let mut resumer = app.connect_with_key(&tenant.key).await;
+    let mut resumer = app.connect_with_key(&tenant.admin_key).await;
     resumer.subscribe_events("r", filter, Some(&cursor)).await;
     let total = WRITERS * EVENTS;
     received.extend(
@@ -476,7 +520,7 @@ async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app:
     }
     let mut durable = BTreeSet::new();
     for p in &positions {
-        for event in api.durable_events(&tenant.key, p).await {
+        for event in api.durable_events(&tenant.admin_key, p).await {
             durable.insert((p.clone(), event["version"].as_i64().expect("a version")));
         }
     }
@@ -499,21 +543,26 @@ async fn concurrent_writers_and_a_mid_stream_resume_lose_and_double_nothing(app:
             assert_eq!(version, previous + 1, "{who}: {position} out of order");
         }
     }
-    resumer.expect_silence().await;
-    steady.expect_silence().await;
+    let marker = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    resumer.expect_exactly(&[("r", (marker.clone(), 1))]).await;
+    steady.expect_exactly(&[("steady", (marker, 1))]).await;
 }
 
-async fn the_legacy_graphql_ws_subprotocol_receives_events(app: WsApp) {
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
+async fn the_legacy_graphql_ws_subprotocol_receives_events(app: TestApp) {
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
     let mut ws = WsClient::connect(&app.ws_url(), Dialect::Legacy).await;
     assert_eq!(ws.protocol.as_deref(), Some("graphql-ws"));
-    ws.init_with_key(&tenant.key).await;
+    ws.init_with_key(&tenant.admin_key).await;
     ws.subscribe_events("a", json!({"assetId": tenant.asset_id}), None)
         .await;
     app.wait_for_subscriptions(1).await;
-    let p = api.create_position(&tenant.key, &tenant.asset_id).await;
-    api.transition(&tenant.key, &p, "FUNDED", None).await;
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
     assert_eq!(key_of(&ws.next_event("a").await), (p.clone(), 1));
     let funded = ws.next_event("a").await;
     assert_eq!(key_of(&funded), (p.clone(), 2));
@@ -522,10 +571,11 @@ async fn the_legacy_graphql_ws_subprotocol_receives_events(app: WsApp) {
     ws.complete("a").await; // `stop`
     assert_eq!(ws.next_json().await, json!({"type": "complete", "id": "a"}));
     app.wait_for_subscriptions(0).await;
-    api.transition(&tenant.key, &p, "RELEASED", None).await;
-    ws.expect_silence().await;
+    api.transition(&tenant.admin_key, &p, "RELEASED", None)
+        .await;
 
-    // A refused start is a legacy `error` with one error object.
+    // A refused start is a legacy `error` with one error object; it is also the next message,
+    // so the RELEASED event of the stopped subscription was not delivered.
     ws.subscribe("bad", "subscription { positionEvents { nope } }", json!({}))
         .await;
     let message = ws.next_json().await;
@@ -536,7 +586,7 @@ async fn the_legacy_graphql_ws_subprotocol_receives_events(app: WsApp) {
     ws.expect_close(1000).await;
 }
 
-async fn the_graphql_ws_reference_client_receives_events(app: WsApp) {
+async fn the_graphql_ws_reference_client_receives_events(app: TestApp) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     let node_ok = std::process::Command::new("node")
         .arg("--version")
@@ -560,14 +610,16 @@ async fn the_graphql_ws_reference_client_receives_events(app: WsApp) {
         );
         return;
     }
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let p = api.create_position(&tenant.key, &tenant.asset_id).await;
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
     let child = std::process::Command::new("node")
         .arg(dir.join("graphql-ws-client.mjs"))
         .args([
             app.ws_url(),
-            tenant.key.clone(),
+            tenant.admin_key.clone(),
             p.clone(),
             "3".to_owned(),
             "20000".to_owned(),
@@ -581,10 +633,11 @@ async fn the_graphql_ws_reference_client_receives_events(app: WsApp) {
     // Node itself must start first, which can take a while on a loaded machine.
     app.wait_for_subscriptions_within(1, Duration::from_secs(15))
         .await;
-    api.transition(&tenant.key, &p, "FUNDED", None).await;
-    api.transition(&tenant.key, &p, "PARTIALLY_RELEASED", Some("10"))
+    api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
+    api.transition(&tenant.admin_key, &p, "PARTIALLY_RELEASED", Some("10"))
         .await;
-    api.transition(&tenant.key, &p, "RELEASED", None).await;
+    api.transition(&tenant.admin_key, &p, "RELEASED", None)
+        .await;
     let output = tokio::time::timeout(Duration::from_secs(25), output)
         .await
         .expect("the node client exits")
@@ -680,18 +733,22 @@ impl DirectWriter {
 /// A FUNDED position (version 2) with a subscriber on it that does not read, and the server
 /// blocked sending it a huge event (versions 3 and 4 carry `HUGE_METADATA` each). Returns the
 /// app, the store writer, the tenant and the socket.
-async fn stalled_subscriber() -> (WsApp, DirectWriter, Tenant, WsClient) {
+async fn stalled_subscriber() -> (TestApp, DirectWriter, Tenant, WsClient) {
     let store = memory_store();
-    let app = spawn_app_on_store(Arc::clone(&store), None, |settings| {
-        settings.websocket.send_buffer = 1;
-        settings.websocket.send_timeout = Duration::from_secs(30);
-    })
-    .await;
-    let api = Api::of(&app);
-    let tenant = api.seed_tenant(&app.root_key, "Acme Bank").await;
-    let p = api.create_position(&tenant.key, &tenant.asset_id).await;
-    api.transition(&tenant.key, &p, "FUNDED", None).await;
-    let mut ws = app.connect_with_key(&tenant.key).await;
+    let app = TestApp::new(TestStore::shared(Arc::clone(&store)))
+        .with_config(|settings| {
+            settings.websocket.send_buffer = 1;
+            settings.websocket.send_timeout = Duration::from_secs(30);
+        })
+        .spawn()
+        .await;
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
+    let mut ws = app.connect_with_key(&tenant.admin_key).await;
     ws.subscribe("1", BIG_SUBSCRIPTION, json!({"filter": {"positionId": p}}))
         .await;
     app.wait_for_subscriptions(1).await;
@@ -757,22 +814,23 @@ async fn a_subscriber_that_falls_too_far_behind_gets_subscriber_too_slow_then_re
         let event = ws.next_event("2").await;
         assert_eq!(event["version"], version, "resumed without a gap");
     }
-    ws.expect_silence().await;
+    // A marker: the next message must be this event, so nothing else came in between.
+    writer.partial_releases(1, None).await;
+    let marker = ws.next_event("2").await;
+    assert_eq!(marker["version"], last_version + 1, "{marker}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_while_its_socket_is_stalled_still_closes_the_socket() {
     let (app, mut writer, tenant, mut ws) = stalled_subscriber().await;
-    Api::of(&app)
-        .revoke_key(&app.root_key, &tenant.key_id)
-        .await;
+    app.api().revoke_key(&tenant.admin_key_id).await;
     // The bus moves on by more than it keeps for a listener that is not reading.
     writer.partial_releases(LAGGING_EVENTS, None).await;
 
     let mut seen = Vec::new();
     loop {
         // Once the client reads, a live session notices the revocation at once.
-        match ws.receive(Duration::from_secs(2)).await {
+        match ws.receive(WAIT).await {
             Received::Json(message) => seen.push(message["type"].clone()),
             Received::Closed(code) => {
                 assert_eq!(code, Some(4403), "after {seen:?}");

@@ -4,7 +4,7 @@
 //! on the memory store).
 
 use super::batching::{settle, statements};
-use super::support::{TestApp, spawn_app_on};
+use super::support::{TestApp, TestStore};
 use crate::support::postgres::fresh_store;
 use crate::support::{Tenant, memory_store};
 use escrowgrid::ports::Store;
@@ -34,7 +34,7 @@ async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
 async fn identity_only_to_one_fields_cost_no_load(store: Arc<dyn Store>) {
     let tenant = Tenant::seed(&store, "Acme Bank").await;
     let position = tenant.open(&store, "250.00").await;
-    let app = spawn_app_on(store).await;
+    let app = TestApp::new(TestStore::shared(store)).spawn().await;
     settle(&app).await;
     let vars = json!({ "id": position.id.0.to_string() });
     let institution = tenant.id().0.to_string();

@@ -1,7 +1,7 @@
 //! GraphQL over HTTP as clients meet it: authentication, media types, status codes and the
 //! error shape, beyond what the graphql-http audit checks.
 
-use super::support::{only_error_code, spawn_memory_app};
+use super::support::{TestApp, only_error_code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -10,7 +10,7 @@ const GRAPHQL_RESPONSE: (&str, &str) = ("accept", "application/graphql-response+
 
 #[tokio::test]
 async fn a_request_without_a_key_is_401_with_one_unauthenticated_error() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let (status, body) = app.gql("{ viewer { role } }", json!({}), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(only_error_code(&body), "UNAUTHENTICATED");
@@ -19,7 +19,7 @@ async fn a_request_without_a_key_is_401_with_one_unauthenticated_error() {
 
 #[tokio::test]
 async fn a_refused_request_is_audited_with_its_request_id() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .post(app.url("/graphql"))
@@ -44,7 +44,7 @@ async fn a_refused_request_is_audited_with_its_request_id() {
 
 #[tokio::test]
 async fn an_unknown_key_is_401_in_the_accepted_media_type() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .post(app.url("/graphql"))
@@ -67,7 +67,7 @@ async fn an_unknown_key_is_401_in_the_accepted_media_type() {
 
 #[tokio::test]
 async fn a_bearer_token_authenticates_like_x_api_key() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .post(app.url("/graphql"))
@@ -83,7 +83,7 @@ async fn a_bearer_token_authenticates_like_x_api_key() {
 
 #[tokio::test]
 async fn a_revoked_key_is_refused_from_the_next_request_on() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let institution = app
         .root(
             "mutation { createInstitution(input: {name: \"Revokers\", regions: [US]}) { id } }",
@@ -114,7 +114,7 @@ async fn a_revoked_key_is_refused_from_the_next_request_on() {
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_415() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[("content-type", "text/plain")],
@@ -128,7 +128,7 @@ async fn a_body_that_is_not_json_is_415() {
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app.post_raw(&[JSON], r#"{ "not a JSON"#).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.expect("json");
@@ -137,7 +137,7 @@ async fn malformed_json_is_400() {
 
 #[tokio::test]
 async fn wrongly_typed_parameters_are_400_naming_the_parameter() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(&[JSON], r#"{"query":"{ __typename }","variables":"nope"}"#)
         .await;
@@ -151,7 +151,7 @@ async fn wrongly_typed_parameters_are_400_naming_the_parameter() {
 
 #[tokio::test]
 async fn a_body_over_one_mebibyte_is_413() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let padding = " ".repeat(1024 * 1024 + 1);
     let response = app
         .post_raw(
@@ -164,7 +164,7 @@ async fn a_body_over_one_mebibyte_is_413() {
 
 #[tokio::test]
 async fn an_unacceptable_accept_header_is_406() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[JSON, ("accept", "text/csv")],
@@ -176,7 +176,7 @@ async fn an_unacceptable_accept_header_is_406() {
 
 #[tokio::test]
 async fn a_mutation_over_get_is_405_allowing_post() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .get(app.url("/graphql"))
@@ -196,7 +196,7 @@ async fn a_mutation_over_get_is_405_allowing_post() {
 
 #[tokio::test]
 async fn a_query_over_get_runs() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .client
         .get(app.url("/graphql"))
@@ -215,7 +215,7 @@ async fn a_query_over_get_runs() {
 
 #[tokio::test]
 async fn a_parse_error_is_400_without_data_under_graphql_response_json() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(&[JSON, GRAPHQL_RESPONSE], r#"{"query":"{"}"#)
         .await;
@@ -227,7 +227,7 @@ async fn a_parse_error_is_400_without_data_under_graphql_response_json() {
 
 #[tokio::test]
 async fn a_validation_error_is_200_with_null_data_under_application_json() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[JSON, ("accept", "application/json")],
@@ -245,7 +245,7 @@ async fn a_validation_error_is_200_with_null_data_under_application_json() {
 
 #[tokio::test]
 async fn a_missing_required_variable_is_a_request_error_naming_it() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[JSON, GRAPHQL_RESPONSE],
@@ -264,7 +264,7 @@ async fn a_missing_required_variable_is_a_request_error_naming_it() {
 
 #[tokio::test]
 async fn an_unknown_operation_name_is_bad_user_input() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[JSON],
@@ -281,7 +281,7 @@ async fn an_unknown_operation_name_is_bad_user_input() {
 
 #[tokio::test]
 async fn a_batch_answers_each_operation_in_order() {
-    let app = spawn_memory_app().await;
+    let app = TestApp::memory().await;
     let response = app
         .post_raw(
             &[JSON],

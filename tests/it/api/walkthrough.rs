@@ -1,7 +1,7 @@
 //! The README's example, run as written (the operations are read from README.md) on every
 //! store: if the README's GraphQL stops working, this fails.
 
-use super::support::{StoreKind, TestApp, spawn_app};
+use super::support::{StoreKind, TestApp};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -42,7 +42,7 @@ impl Walk {
 }
 
 async fn the_readme_example_works(kind: StoreKind) {
-    let Some(app) = spawn_app(kind).await else {
+    let Some(app) = TestApp::on(kind).await else {
         return;
     };
     let walk = Walk {

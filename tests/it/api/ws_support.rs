@@ -1,34 +1,22 @@
-//! Websocket test support: an app whose websocket timings and subscription gauge the test
-//! controls (`spawn_app_with_settings`), a small `graphql-transport-ws` / legacy `graphql-ws`
-//! client over tokio-tungstenite, and a tenant seeded through the API.
+//! Websocket test support: a small `graphql-transport-ws` / legacy `graphql-ws` client over
+//! tokio-tungstenite, and the seeding steps the subscription tests share.
 //!
 //! graphql-transport-ws has no acknowledgement for `subscribe`, so tests wait on the server's
-//! subscription gauge (`WsApp::wait_for_subscriptions`) before writing, never on a sleep.
+//! subscription gauge (`TestApp::wait_for_subscriptions`) before writing, never on a sleep.
 
-use super::support::StoreKind;
-use crate::support::postgres::{TestDb, fresh_store};
-use escrowgrid::config::Settings;
-use escrowgrid::ports::Store;
-use escrowgrid::service::{ApiKeyToken, SubscriptionGauge};
-use escrowgrid::startup::{Application, StartupError};
+use super::fixtures::Tenant;
+pub(crate) use super::support::WAIT;
+use super::support::{Api, TestApp};
 use futures::{SinkExt as _, StreamExt as _};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// The longest a test waits for something that should happen.
-pub(crate) const WAIT: Duration = Duration::from_secs(5);
-/// How long a test listens to prove that nothing more arrives.
-pub(crate) const QUIET: Duration = Duration::from_millis(300);
 
 pub(crate) const SUBSCRIPTION: &str = "subscription($filter: PositionEventFilter, $after: String) {
   positionEvents(filter: $filter, after: $after) {
@@ -37,21 +25,16 @@ pub(crate) const SUBSCRIPTION: &str = "subscription($filter: PositionEventFilter
   }
 }";
 
-/// Runs `async fn case(app: WsApp)` once per store, as `memory::case` and `postgres::case`
-/// (the latter skipped loudly, by `fresh_store`, when PostgreSQL is unreachable and `CI` unset).
+/// Runs `async fn case(app: TestApp)` once per store, as `memory::case` and `postgres::case`
+/// (the latter skipped loudly when PostgreSQL is unreachable and `CI` unset). Unlike
+/// `on_both_stores!`, the case owns the app (to shut it down).
 macro_rules! ws_on_both_stores {
     ($($case:ident),+ $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let app = $crate::api::ws_support::spawn_app_with_settings(
-                        $crate::api::support::StoreKind::Memory,
-                        |_| {},
-                    )
-                    .await
-                    .expect("the memory store is always available");
-                    super::$case(app).await;
+                    super::$case($crate::api::support::TestApp::memory().await).await;
                 }
             )+
         }
@@ -60,9 +43,8 @@ macro_rules! ws_on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(app) = $crate::api::ws_support::spawn_app_with_settings(
+                    let Some(app) = $crate::api::support::TestApp::on(
                         $crate::api::support::StoreKind::Postgres,
-                        |_| {},
                     )
                     .await
                     else {
@@ -77,127 +59,7 @@ macro_rules! ws_on_both_stores {
 
 pub(crate) use ws_on_both_stores;
 
-/// A running `Application` on 127.0.0.1:0 with its subscription gauge and a stop switch.
-pub(crate) struct WsApp {
-    /// `http://127.0.0.1:<port>`
-    pub(crate) address: String,
-    pub(crate) port: u16,
-    pub(crate) root_key: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) gauge: SubscriptionGauge,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<Result<(), StartupError>>>,
-    // Last: the server's pool closes before the database is dropped.
-    _db: Option<TestDb>,
-}
-
-/// Like `support::spawn_app_with`, but keeps the gauge and lets the test stop the server.
-/// `None` when PostgreSQL is wanted but unreachable and `CI` is unset.
-pub(crate) async fn spawn_app_with_settings(
-    kind: StoreKind,
-    configure: impl FnOnce(&mut Settings),
-) -> Option<WsApp> {
-    match kind {
-        StoreKind::Memory => {
-            let settings = settings(configure);
-            let app = Application::build(settings.0)
-                .await
-                .expect("the app starts");
-            Some(WsApp::serve(app, &settings.1, None))
-        }
-        StoreKind::Postgres => {
-            let db = fresh_store().await?;
-            let store = Arc::clone(&db.store);
-            Some(spawn_app_on_store(store, Some(db), configure).await)
-        }
-    }
-}
-
-/// An app on `store`; `db` (when given) lives as long as the app.
-pub(crate) async fn spawn_app_on_store(
-    store: Arc<dyn Store>,
-    db: Option<TestDb>,
-    configure: impl FnOnce(&mut Settings),
-) -> WsApp {
-    let (settings, root_key) = settings(configure);
-    let app = Application::with_store(settings, store)
-        .await
-        .expect("the app starts");
-    WsApp::serve(app, &root_key, db)
-}
-
-fn settings(configure: impl FnOnce(&mut Settings)) -> (Settings, ApiKeyToken) {
-    let root_key = ApiKeyToken::generate();
-    let mut settings = Settings::new(root_key.clone());
-    settings.port = 0;
-    configure(&mut settings);
-    (settings, root_key)
-}
-
-impl WsApp {
-    fn serve(app: Application, root_key: &ApiKeyToken, db: Option<TestDb>) -> Self {
-        let port = app.port();
-        let gauge = app.subscription_gauge();
-        let (stop, stopped) = oneshot::channel::<()>();
-        // On the test's runtime, so it ends with the test.
-        let server = tokio::spawn(app.run_with_shutdown(async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            address: format!("http://127.0.0.1:{port}"),
-            port,
-            root_key: root_key.expose().to_owned(),
-            client: reqwest::Client::new(),
-            gauge,
-            stop: Some(stop),
-            server: Some(server),
-            _db: db,
-        }
-    }
-
-    pub(crate) fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/graphql/ws", self.port)
-    }
-
-    /// Starts a graceful shutdown and waits (at most `WAIT`) for the server to stop.
-    pub(crate) async fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(WAIT, server).await;
-        }
-    }
-
-    /// Waits until exactly `n` subscription streams are open on this app.
-    pub(crate) async fn wait_for_subscriptions(&self, n: i64) {
-        wait_for_gauge(&self.gauge, n).await;
-    }
-
-    /// `wait_for_subscriptions` with a longer limit (a client process that must start first).
-    pub(crate) async fn wait_for_subscriptions_within(&self, n: i64, limit: Duration) {
-        wait_for_gauge_within(&self.gauge, n, limit).await;
-    }
-
-    /// POSTs one operation; `key: None` sends no key.
-    pub(crate) async fn gql(
-        &self,
-        query: &str,
-        variables: Value,
-        key: Option<&str>,
-    ) -> (StatusCode, Value) {
-        gql_at(&self.client, &self.address, query, variables, key).await
-    }
-
-    /// `gql` with `key`, expecting 200 and no errors; returns `data`.
-    pub(crate) async fn data(&self, query: &str, variables: Value, key: &str) -> Value {
-        data_at(&self.client, &self.address, query, variables, key).await
-    }
-
-    pub(crate) async fn root(&self, query: &str, variables: Value) -> Value {
-        self.data(query, variables, &self.root_key).await
-    }
-
+impl TestApp {
     /// A graphql-transport-ws client, connected but not initialised.
     pub(crate) async fn connect(&self) -> WsClient {
         WsClient::connect(&self.ws_url(), Dialect::TransportWs).await
@@ -208,23 +70,6 @@ impl WsApp {
         let mut client = self.connect().await;
         client.init_with_key(key).await;
         client
-    }
-}
-
-/// Waits until `gauge` reads exactly `n` (panics after `WAIT`).
-pub(crate) async fn wait_for_gauge(gauge: &SubscriptionGauge, n: i64) {
-    wait_for_gauge_within(gauge, n, WAIT).await;
-}
-
-async fn wait_for_gauge_within(gauge: &SubscriptionGauge, n: i64, limit: Duration) {
-    let started = Instant::now();
-    while gauge.current() != n {
-        assert!(
-            started.elapsed() < limit,
-            "expected {n} open subscriptions, the gauge still reads {} after {limit:?}",
-            gauge.current()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -266,116 +111,20 @@ pub(crate) async fn wait_for_metrics_gauge(
     }
 }
 
-pub(crate) async fn gql_at(
-    client: &reqwest::Client,
-    address: &str,
-    query: &str,
-    variables: Value,
-    key: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut request = client
-        .post(format!("{address}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(key) = key {
-        request = request.header("X-API-Key", key);
-    }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status();
-    let body = response.json().await.expect("the body is JSON");
-    (status, body)
-}
-
-pub(crate) async fn data_at(
-    client: &reqwest::Client,
-    address: &str,
-    query: &str,
-    variables: Value,
-    key: &str,
-) -> Value {
-    let (status, body) = gql_at(client, address, query, variables, Some(key)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
-    body["data"].clone()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Seeding through the API
 // ---------------------------------------------------------------------------------------------
 
-/// One institution with an ADMIN key, a CONSTR_ESCROW (US, USD) template and one asset.
-#[derive(Clone, Debug)]
-pub(crate) struct Tenant {
-    pub(crate) institution_id: String,
-    pub(crate) key: String,
-    pub(crate) key_id: String,
-    pub(crate) template_id: String,
-    pub(crate) asset_id: String,
-}
-
-/// Where seeding requests go: an address and a client (any instance of a shared database).
-#[derive(Clone, Debug)]
-pub(crate) struct Api {
-    pub(crate) address: String,
-    pub(crate) client: reqwest::Client,
-}
-
+/// Seeding steps over the API that the websocket tests share; `fixtures::seed_tenant` makes
+/// the tenant itself.
 impl Api {
-    pub(crate) fn of(app: &WsApp) -> Self {
-        Self {
-            address: app.address.clone(),
-            client: app.client.clone(),
-        }
-    }
-
-    pub(crate) async fn data(&self, query: &str, variables: Value, key: &str) -> Value {
-        data_at(&self.client, &self.address, query, variables, key).await
-    }
-
-    /// An institution with an ADMIN key, a template and an asset, created with `root_key`.
-    pub(crate) async fn seed_tenant(&self, root_key: &str, name: &str) -> Tenant {
-        let data = self
-            .data(
-                "mutation($input: CreateInstitutionInput!) { createInstitution(input: $input) { id } }",
-                json!({"input": {"name": name, "regions": ["US"], "verticals": ["CONSTRUCTION"]}}),
-                root_key,
-            )
-            .await;
-        let institution_id = string(&data["createInstitution"]["id"]);
-        let (key, key_id) = self.create_key(root_key, &institution_id, "ADMIN").await;
-        let data = self
-            .data(
-                "mutation($input: CreateAssetTemplateInput!) { createAssetTemplate(input: $input) { id } }",
-                json!({"input": {
-                    "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION",
-                    "region": "US", "config": {"currency": "USD", "region": "US"}
-                }}),
-                &key,
-            )
-            .await;
-        let template_id = string(&data["createAssetTemplate"]["id"]);
-        let mut tenant = Tenant {
-            institution_id,
-            key,
-            key_id,
-            template_id,
-            asset_id: String::new(),
-        };
-        tenant.asset_id = self.create_asset(&tenant).await;
-        tenant
-    }
-
     /// A new key of `role` for `institution_id`: (token, id).
-    pub(crate) async fn create_key(
-        &self,
-        root_key: &str,
-        institution_id: &str,
-        role: &str,
-    ) -> (String, String) {
+    pub(crate) async fn create_key(&self, institution_id: &str, role: &str) -> (String, String) {
         let data = self
             .data(
                 "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { token apiKey { id } } }",
                 json!({"input": {"institutionId": institution_id, "label": format!("{role} key"), "role": role}}),
-                root_key,
+                &self.root_key,
             )
             .await;
         (
@@ -384,12 +133,12 @@ impl Api {
         )
     }
 
-    pub(crate) async fn revoke_key(&self, root_key: &str, key_id: &str) {
+    pub(crate) async fn revoke_key(&self, key_id: &str) {
         let data = self
             .data(
                 "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }",
                 json!({"id": key_id}),
-                root_key,
+                &self.root_key,
             )
             .await;
         assert!(data["revokeApiKey"]["revokedAt"].is_string(), "{data}");
@@ -401,7 +150,7 @@ impl Api {
             .data(
                 "mutation($input: CreateAssetInput!) { createAsset(input: $input) { id } }",
                 json!({"input": {"templateId": tenant.template_id, "label": "Harbour bridge"}}),
-                &tenant.key,
+                &tenant.admin_key,
             )
             .await;
         string(&data["createAsset"]["id"])
@@ -667,12 +416,21 @@ impl WsClient {
         events
     }
 
-    /// Asserts that no message arrives for `QUIET` (and that the socket stays open).
-    pub(crate) async fn expect_silence(&mut self) {
-        match self.receive(QUIET).await {
-            Received::Timeout => {}
-            other => panic!("expected silence, got {other:?}"),
+    /// Reads exactly the events `expected` names, as (subscription id, (position, version)),
+    /// and fails on any other message. Called after committing marker events that each listed
+    /// subscription must deliver, it proves that nothing else reached them in between: a
+    /// subscription delivers in commit order, so anything extra would come before its marker.
+    /// Order is checked per subscription; subscriptions interleave freely.
+    pub(crate) async fn expect_exactly(&mut self, expected: &[(&str, (String, i64))]) {
+        let mut want: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+        for (id, key) in expected {
+            want.entry((*id).to_owned()).or_default().push(key.clone());
         }
+        let mut got: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+        for (id, event) in self.events(expected.len()).await {
+            got.entry(id).or_default().push(key_of(&event));
+        }
+        assert_eq!(got, want, "something was delivered before the markers");
     }
 
     /// Reads until the close frame; asserts its code and returns the messages seen before it.

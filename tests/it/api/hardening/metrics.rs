@@ -1,11 +1,8 @@
 //! The metrics page: operations by capped name, statement latency, delivered events, and
 //! the keyless listener.
 
-use super::{Server, next_json, serve, socket, wait_for_subscriptions};
-use crate::support::postgres::fresh_store;
-use escrowgrid::config::Settings;
-use escrowgrid::service::ApiKeyToken;
-use escrowgrid::startup::Application;
+use super::{escrow_asset, institution_admin, next_json, socket};
+use crate::api::support::{TestApp, TestStore};
 use futures::SinkExt as _;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -13,18 +10,23 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn metrics_count_operations_by_name_and_cap_the_names() {
-    let server = serve(|settings| settings.metrics.max_operation_names = 2, None).await;
-    let root = server.root.clone();
+    let server = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.metrics.max_operation_names = 2)
+        .spawn()
+        .await;
+    let root = server.root_key.clone();
     for name in ["First", "Second", "Third", "Fourth"] {
         server
             .data(
-                &root,
                 &format!("query {name} {{ viewer {{ role }} }}"),
                 json!({}),
+                &root,
             )
             .await;
     }
-    server.gql(&root, "query Broken { nope }", json!({})).await;
+    server
+        .gql("query Broken { nope }", json!({}), Some(&root))
+        .await;
     let metrics = server.metrics().await;
     for line in [
         "escrowgrid_graphql_operation_duration_seconds_count{operation=\"First\",type=\"query\",outcome=\"success\"} 1\n",
@@ -43,30 +45,19 @@ async fn metrics_count_operations_by_name_and_cap_the_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_metrics_include_statement_latency_and_delivered_events() {
-    let Some(db) = fresh_store().await else {
+    let Some(store) = TestStore::postgres().await else {
         return;
     };
-    let root = ApiKeyToken::generate();
-    let mut settings = Settings::new(root.clone());
-    settings.port = 0;
-    settings.metrics.listen = Some(([127, 0, 0, 1], 0).into());
-    let app = Application::with_postgres(settings, db.pg.clone())
-        .await
-        .expect("the app starts");
+    let server = TestApp::new(store.with_postgres_metrics())
+        .with_config(|settings| settings.metrics.listen = Some(([127, 0, 0, 1], 0).into()))
+        .spawn()
+        .await;
     let metrics_url = format!(
         "http://{}/metrics",
-        app.metrics_address().expect("a metrics listener")
+        server.metrics_address.expect("a metrics listener")
     );
-    let server = Server {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        root: root.expose().to_owned(),
-        client: reqwest::Client::new(),
-        gauge: app.subscription_gauge(),
-        _db: Some(db),
-    };
-    tokio::spawn(app.run_until_stopped());
-    let (institution, key) = server.tenant().await;
-    let asset = server.asset(&institution).await;
+    let (institution, key) = institution_admin(&server).await;
+    let asset = escrow_asset(&server, &institution).await;
     let mut socket = socket(&server, &key).await;
     let subscribe = json!({
         "type": "subscribe",
@@ -77,13 +68,9 @@ async fn postgres_metrics_include_statement_latency_and_delivered_events() {
         .send(Message::Text(subscribe.to_string().into()))
         .await
         .expect("sent");
-    wait_for_subscriptions(&server.gauge, 1).await;
+    server.wait_for_subscriptions(1).await;
     server
-        .data(
-            &key,
-            "mutation($asset: ID!) { createPosition(input: {assetId: $asset, holderReference: \"M-1\", currency: \"USD\", amount: \"5\"}) { id } }",
-            json!({ "asset": asset }),
-        )
+        .data("mutation($asset: ID!) { createPosition(input: {assetId: $asset, holderReference: \"M-1\", currency: \"USD\", amount: \"5\"}) { id } }", json!({ "asset": asset }), &key)
         .await;
     let event = next_json(&mut socket).await;
     assert_eq!(event["type"], "next", "{event}");

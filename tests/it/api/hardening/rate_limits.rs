@@ -1,7 +1,8 @@
 //! Rate limiting per key: 429 with Retry-After over HTTP, an `error` message over a
 //! websocket, batches charged per operation, the root key exempt or separately limited.
 
-use super::{limited, next_json, only_error, serve, socket, wait_for_subscriptions};
+use super::{institution_admin, limited, next_json, only_error, socket};
+use crate::api::support::{TestApp, TestClock, TestStore};
 use escrowgrid::service::Quota;
 use futures::SinkExt as _;
 use reqwest::StatusCode;
@@ -11,16 +12,20 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_key_over_its_rate_gets_429_with_retry_after_then_recovers() {
-    // One token every two seconds: slow enough that a loaded machine cannot refill the bucket
-    // between the requests below.
-    let server = serve(limited(0.5, 3), None).await;
-    let (_, key) = server.tenant().await;
+    // One token every two seconds, on a clock that moves only when the test says.
+    let clock = TestClock::new();
+    let server = TestApp::new(TestStore::memory())
+        .with_config(limited(0.5, 3))
+        .with_config(|settings| settings.rate_limit.clock = clock.clock())
+        .spawn()
+        .await;
+    let (_, key) = institution_admin(&server).await;
     let query = json!({ "query": "{ viewer { role } }" });
     for _ in 0..3 {
-        let (status, _, body) = server.post(&key, &query).await;
+        let (status, _, body) = server.post_json(Some(&key), &query).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, headers, body) = server.post(&key, &query).await;
+    let (status, headers, body) = server.post_json(Some(&key), &query).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(headers["retry-after"], "2");
     let error = only_error(&body);
@@ -29,14 +34,14 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_then_recovers() {
     assert!(body.get("data").is_none(), "{body}");
 
     // Waiting as long as told is enough.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let (status, _, body) = server.post(&key, &query).await;
+    clock.advance(Duration::from_secs(2));
+    let (status, _, body) = server.post_json(Some(&key), &query).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["viewer"]["role"], "ADMIN");
 
     // The root key is exempt unless configured otherwise.
     for _ in 0..10 {
-        let (status, _, body) = server.post(&server.root, &query).await;
+        let (status, _, body) = server.post_json(Some(&server.root_key), &query).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let metrics = server.metrics().await;
@@ -48,15 +53,18 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_then_recovers() {
 
 #[tokio::test]
 async fn a_batch_costs_one_token_per_operation() {
-    let server = serve(limited(0.01, 20), None).await;
-    let (_, key) = server.tenant().await;
+    let server = TestApp::new(TestStore::memory())
+        .with_config(limited(0.01, 20))
+        .spawn()
+        .await;
+    let (_, key) = institution_admin(&server).await;
     let operation = json!({ "query": "{ viewer { role } }" });
     let (status, _, body) = server
-        .post(&key, &Value::Array(vec![operation.clone(); 15]))
+        .post_json(Some(&key), &Value::Array(vec![operation.clone(); 15]))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, headers, body) = server
-        .post(&key, &Value::Array(vec![operation.clone(); 10]))
+        .post_json(Some(&key), &Value::Array(vec![operation.clone(); 10]))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(only_error(&body)["extensions"]["code"], "RATE_LIMITED");
@@ -67,35 +75,41 @@ async fn a_batch_costs_one_token_per_operation() {
         .expect("seconds");
     assert!(wait >= 1, "{wait}");
     // The refused batch spent only its first token: four of the five are left.
-    let (status, _, body) = server.post(&key, &Value::Array(vec![operation; 4])).await;
+    let (status, _, body) = server
+        .post_json(Some(&key), &Value::Array(vec![operation; 4]))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
 async fn the_root_key_can_be_limited_separately() {
-    let server = serve(
-        |settings| {
+    let server = TestApp::new(TestStore::memory())
+        .with_config(|settings| {
             settings.rate_limit.root = Some(Quota {
                 per_second: 0.01,
                 burst: 20,
             });
-        },
-        None,
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let query = json!({ "query": "{ viewer { role } }" });
     for _ in 0..20 {
-        let (status, _, body) = server.post(&server.root, &query).await;
+        let (status, _, body) = server.post_json(Some(&server.root_key), &query).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, _, body) = server.post(&server.root, &query).await;
+    let (status, _, body) = server.post_json(Some(&server.root_key), &query).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 }
 
 #[tokio::test]
 async fn a_subscribe_beyond_the_rate_gets_an_error_message_then_recovers() {
-    let server = serve(limited(0.5, 2), None).await;
-    let (_, key) = server.tenant().await;
+    let clock = TestClock::new();
+    let server = TestApp::new(TestStore::memory())
+        .with_config(limited(0.5, 2))
+        .with_config(|settings| settings.rate_limit.clock = clock.clock())
+        .spawn()
+        .await;
+    let (_, key) = institution_admin(&server).await;
     let mut socket = socket(&server, &key).await;
     let subscribe = |id: &str| {
         let message = json!({
@@ -108,7 +122,7 @@ async fn a_subscribe_beyond_the_rate_gets_an_error_message_then_recovers() {
     for id in ["1", "2"] {
         socket.send(subscribe(id)).await.expect("sent");
     }
-    wait_for_subscriptions(&server.gauge, 2).await;
+    server.wait_for_subscriptions(2).await;
     socket.send(subscribe("3")).await.expect("sent");
     let refused = next_json(&mut socket).await;
     assert_eq!(refused["type"], "error", "{refused}");
@@ -121,14 +135,14 @@ async fn a_subscribe_beyond_the_rate_gets_an_error_message_then_recovers() {
 
     // HTTP and websocket operations share the key's bucket.
     let (status, _, _) = server
-        .post(&key, &json!({ "query": "{ viewer { role } }" }))
+        .post_json(Some(&key), &json!({ "query": "{ viewer { role } }" }))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 
     // The id is free again, and a token is back after the time it was told.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    clock.advance(Duration::from_secs(2));
     socket.send(subscribe("3")).await.expect("sent");
-    wait_for_subscriptions(&server.gauge, 3).await;
+    server.wait_for_subscriptions(3).await;
     let metrics = server.metrics().await;
     assert!(
         metrics.contains("escrowgrid_rate_limited_total{transport=\"websocket\"} 1\n"),

@@ -1,18 +1,22 @@
 //! Introspection, field suggestions and GraphiQL: on by default, off when configured.
 
-use super::{only_error, serve};
+use super::only_error;
+use crate::api::support::{TestApp, TestStore};
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn with_introspection_off_schema_and_type_queries_are_refused() {
-    let server = serve(|settings| settings.schema.introspection = false, None).await;
+    let server = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.schema.introspection = false)
+        .spawn()
+        .await;
     for query in [
         "{ __schema { queryType { name } } }",
         "{ __type(name: \"Position\") { name } }",
         "query { ...F } fragment F on Query { __schema { types { name } } }",
     ] {
-        let (status, body) = server.gql(&server.root, query, json!({})).await;
+        let (status, body) = server.gql(query, json!({}), Some(&server.root_key)).await;
         assert!(status.as_u16() < 500, "{status}");
         let error = only_error(&body);
         assert_eq!(
@@ -30,19 +34,23 @@ async fn with_introspection_off_schema_and_type_queries_are_refused() {
     }
     // __typename is not introspection of the schema, and clients rely on it.
     let data = server
-        .data(&server.root, "{ __typename viewer { role } }", json!({}))
+        .data(
+            "{ __typename viewer { role } }",
+            json!({}),
+            &server.root_key,
+        )
         .await;
     assert_eq!(data["__typename"], "Query");
 }
 
 #[tokio::test]
 async fn introspection_is_on_by_default() {
-    let server = serve(|_| {}, None).await;
+    let server = TestApp::new(TestStore::memory()).spawn().await;
     let data = server
         .data(
-            &server.root,
             "{ __schema { queryType { name } } }",
             json!({}),
+            &server.root_key,
         )
         .await;
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
@@ -51,14 +59,17 @@ async fn introspection_is_on_by_default() {
 #[tokio::test]
 async fn with_suggestions_off_a_misspelt_field_gets_no_hint() {
     let misspelt = "{ viewr { role } }";
-    let on = serve(|_| {}, None).await;
-    let (_, body) = on.gql(&on.root, misspelt, json!({})).await;
+    let on = TestApp::new(TestStore::memory()).spawn().await;
+    let (_, body) = on.gql(misspelt, json!({}), Some(&on.root_key)).await;
     assert!(
         body.to_string().contains("Did you mean"),
         "suggestions are on by default: {body}"
     );
-    let off = serve(|settings| settings.schema.suggestions = false, None).await;
-    let (_, body) = off.gql(&off.root, misspelt, json!({})).await;
+    let off = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.schema.suggestions = false)
+        .spawn()
+        .await;
+    let (_, body) = off.gql(misspelt, json!({}), Some(&off.root_key)).await;
     assert_eq!(
         only_error(&body)["extensions"]["code"],
         "GRAPHQL_VALIDATION_FAILED"
@@ -68,7 +79,10 @@ async fn with_suggestions_off_a_misspelt_field_gets_no_hint() {
 
 #[tokio::test]
 async fn with_graphiql_off_a_browser_no_longer_gets_the_page_or_its_bundles() {
-    let server = serve(|settings| settings.http.graphiql = false, None).await;
+    let server = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.http.graphiql = false)
+        .spawn()
+        .await;
     let page = server
         .client
         .get(server.url("/graphql"))
