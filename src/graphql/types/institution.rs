@@ -1,9 +1,9 @@
 //! `Institution` and its `Policy`.
 
-use super::Pointed;
 use super::enums::{Region, Vertical};
 use super::filters::{AssetFilter, AssetTemplateFilter, PositionFilter};
 use super::keys::ApiKeyNode;
+use super::pointed_node;
 use super::position::PositionConnection;
 use super::template_asset::{AssetConnection, AssetTemplateConnection};
 use crate::domain::InstitutionId;
@@ -16,25 +16,13 @@ use crate::graphql::scalars::{DateTime, DecimalText, to_id};
 use crate::service::reads::{AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object, SimpleObject};
 
-/// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
-pub(crate) struct InstitutionNode(Pointed<InstitutionId, Institution>);
-
-impl From<Institution> for InstitutionNode {
-    fn from(row: Institution) -> Self {
-        Self(Pointed::loaded(row.id, row, "institution"))
-    }
-}
-
-impl InstitutionNode {
-    /// The institution a row points at (see `Pointed`).
-    pub(crate) async fn pointed(ctx: &Context<'_>, id: InstitutionId) -> GqlResult<Self> {
-        Pointed::to_one(ctx, id, "institution").await.map(Self)
-    }
-
-    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&Institution> {
-        self.0.row(ctx).await
-    }
-}
+pointed_node!(
+    /// A bank, fund or enterprise: the tenant that owns templates, assets, positions and keys.
+    InstitutionNode,
+    InstitutionId,
+    Institution,
+    "institution"
+);
 
 connection!(
     InstitutionConnection,

@@ -102,3 +102,39 @@ where
         Ok(Self::loaded(id, row, entity))
     }
 }
+
+/// Declares a node type over `Pointed`: built loaded from a row, or pointed at by id from a
+/// parent's foreign key (`pointed`), with `row` for the fields that need more than the id.
+macro_rules! pointed_node {
+    ($(#[$doc:meta])* $node:ident, $id:ty, $record:ty, $entity:literal) => {
+        $(#[$doc])*
+        pub(crate) struct $node($crate::graphql::types::Pointed<$id, $record>);
+
+        impl From<$record> for $node {
+            fn from(row: $record) -> Self {
+                Self($crate::graphql::types::Pointed::loaded(row.id, row, $entity))
+            }
+        }
+
+        impl $node {
+            /// The row a parent points at (see `Pointed`).
+            pub(crate) async fn pointed(
+                ctx: &async_graphql::Context<'_>,
+                id: $id,
+            ) -> $crate::graphql::error::GqlResult<Self> {
+                $crate::graphql::types::Pointed::to_one(ctx, id, $entity)
+                    .await
+                    .map(Self)
+            }
+
+            async fn row(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> $crate::graphql::error::GqlResult<&$record> {
+                self.0.row(ctx).await
+            }
+        }
+    };
+}
+
+pub(crate) use pointed_node;

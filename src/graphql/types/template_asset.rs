@@ -1,9 +1,9 @@
 //! `AssetTemplate` and `Asset`.
 
-use super::Pointed;
 use super::enums::{Region, TemplateCode, Vertical};
 use super::filters::PositionFilter;
 use super::institution::InstitutionNode;
+use super::pointed_node;
 use super::position::PositionConnection;
 use crate::domain::model::{Asset, AssetTemplate};
 use crate::domain::{AssetId, TemplateId};
@@ -14,20 +14,13 @@ use crate::graphql::scalars::{DateTime, Json, to_id};
 use crate::service::reads::{AssetFilter, AssetParent, PositionParent};
 use async_graphql::{Context, ID, Object};
 
-/// A tokenizable asset type an institution defines, with a validated `config`.
-pub(crate) struct AssetTemplateNode(Pointed<TemplateId, AssetTemplate>);
-
-impl From<AssetTemplate> for AssetTemplateNode {
-    fn from(row: AssetTemplate) -> Self {
-        Self(Pointed::loaded(row.id, row, "asset template"))
-    }
-}
-
-impl AssetTemplateNode {
-    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&AssetTemplate> {
-        self.0.row(ctx).await
-    }
-}
+pointed_node!(
+    /// A tokenizable asset type an institution defines, with a validated `config`.
+    AssetTemplateNode,
+    TemplateId,
+    AssetTemplate,
+    "asset template"
+);
 
 connection!(
     AssetTemplateConnection,
@@ -104,25 +97,13 @@ impl AssetTemplateNode {
     }
 }
 
-/// A concrete asset under a template: a project escrow, an invoice programme.
-pub(crate) struct AssetNode(Pointed<AssetId, Asset>);
-
-impl From<Asset> for AssetNode {
-    fn from(row: Asset) -> Self {
-        Self(Pointed::loaded(row.id, row, "asset"))
-    }
-}
-
-impl AssetNode {
-    /// The asset a row points at (see `Pointed`).
-    pub(crate) async fn pointed(ctx: &Context<'_>, id: AssetId) -> GqlResult<Self> {
-        Pointed::to_one(ctx, id, "asset").await.map(Self)
-    }
-
-    async fn row(&self, ctx: &Context<'_>) -> GqlResult<&Asset> {
-        self.0.row(ctx).await
-    }
-}
+pointed_node!(
+    /// A concrete asset under a template: a project escrow, an invoice programme.
+    AssetNode,
+    AssetId,
+    Asset,
+    "asset"
+);
 
 connection!(
     AssetConnection,
@@ -144,9 +125,7 @@ impl AssetNode {
 
     /// The template it was created under.
     async fn template(&self, ctx: &Context<'_>) -> GqlResult<AssetTemplateNode> {
-        Pointed::to_one(ctx, self.row(ctx).await?.template_id, "asset template")
-            .await
-            .map(AssetTemplateNode)
+        AssetTemplateNode::pointed(ctx, self.row(ctx).await?.template_id).await
     }
 
     async fn label(&self, ctx: &Context<'_>) -> GqlResult<&str> {
