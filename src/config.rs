@@ -11,7 +11,7 @@ pub use args::{Cli, Command, LogFormat, SettingsArgs};
 
 use crate::graphql::SchemaOptions;
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings};
-use crate::service::{ApiKeyToken, RateLimitConfig};
+use crate::service::{ApiKeyToken, KeyCacheConfig, RateLimitConfig};
 use std::net::IpAddr;
 use std::time::Duration;
 use thiserror::Error;
@@ -69,6 +69,8 @@ pub struct Settings {
     /// Per-client limits, connection caps and time limits, and the refusal audit.
     pub clients: ClientSettings,
     pub rate_limit: RateLimitConfig,
+    /// How long, and how many, institution keys are trusted without a lookup.
+    pub key_cache: KeyCacheConfig,
     pub shutdown: ShutdownSettings,
     pub metrics: MetricsSettings,
 }
@@ -96,6 +98,7 @@ impl Settings {
             http: HttpSettings::default(),
             clients: ClientSettings::default(),
             rate_limit: RateLimitConfig::default(),
+            key_cache: KeyCacheConfig::default(),
             shutdown: ShutdownSettings::default(),
             metrics: MetricsSettings::default(),
         }

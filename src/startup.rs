@@ -106,7 +106,8 @@ impl Application {
         postgres: Option<PgStore>,
         statement_stats: Option<StatementStatsSource>,
     ) -> Result<Self, StartupError> {
-        let services = Services::new(store, settings.root_key.token.clone());
+        let services = Services::new(store, settings.root_key.token.clone())
+            .with_key_cache(settings.key_cache.clone());
         services
             .refusals()
             .set_max_groups(settings.clients.refusal_max_groups);

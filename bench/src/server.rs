@@ -71,6 +71,14 @@ impl Server {
             .env("ROOT_API_KEY", root_key)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", log_level)
+            // The bench measures capacity, not the limits that protect it: every client runs
+            // from 127.0.0.1 with one of two keys, which the per-key rate limit (50/s) and the
+            // per-address connection caps (256) would otherwise throttle or close.
+            .env("RATE_LIMIT_PER_SECOND", "0")
+            .env("MAX_CONNECTIONS", "65536")
+            .env("MAX_CONNECTIONS_PER_CLIENT", "65536")
+            .env("WS_MAX_PER_CLIENT", "65536")
+            .env("WS_MAX_UNAUTHENTICATED", "65536")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);

@@ -60,6 +60,27 @@ pub struct SettingsArgs {
         help_heading = SERVER
     )]
     pub root_api_key: Option<String>,
+    /// How long an institution key that authenticated is trusted without a lookup, in
+    /// milliseconds; 0 looks every request's key up. Revocations evict at once on the revoking
+    /// instance and on the others when PostgreSQL's notification arrives; this bounds the
+    /// delay only if that notification is lost.
+    #[arg(
+        long,
+        env = "AUTH_CACHE_TTL_MS",
+        default_value_t = 1_000,
+        global = true,
+        help_heading = SERVER
+    )]
+    pub auth_cache_ttl_ms: u64,
+    /// Institution keys kept in the authentication cache.
+    #[arg(
+        long,
+        env = "AUTH_CACHE_CAPACITY",
+        default_value_t = 10_000,
+        global = true,
+        help_heading = SERVER
+    )]
+    pub auth_cache_capacity: usize,
     /// Comma-separated origins allowed by CORS (e.g. https://app.example.com); none by default.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", global = true, help_heading = SERVER)]
     pub cors_allow_origin: Option<String>,

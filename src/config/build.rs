@@ -7,7 +7,7 @@ use super::{
 };
 use crate::graphql::SchemaOptions;
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings, TrustedProxies};
-use crate::service::{ApiKeyToken, Quota, RateLimitConfig};
+use crate::service::{ApiKeyToken, KeyCacheConfig, Quota, RateLimitConfig};
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -57,6 +57,11 @@ impl SettingsArgs {
             http: self.http()?,
             clients: self.clients()?,
             rate_limit: self.rate_limit()?,
+            key_cache: KeyCacheConfig {
+                ttl: Duration::from_millis(self.auth_cache_ttl_ms),
+                capacity: positive("AUTH_CACHE_CAPACITY", self.auth_cache_capacity)?,
+                ..KeyCacheConfig::default()
+            },
             shutdown: self.shutdown()?,
             metrics: self.metrics()?,
         })

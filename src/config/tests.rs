@@ -194,6 +194,20 @@ fn a_zero_rate_switches_limiting_off() {
 }
 
 #[test]
+fn the_authentication_cache_is_configurable_and_zero_switches_it_off() {
+    let defaults = args(&[]).into_settings().expect("valid");
+    assert_eq!(defaults.key_cache.ttl, Duration::from_secs(1));
+    assert_eq!(defaults.key_cache.capacity, 10_000);
+    let settings = args(&["--auth-cache-ttl-ms=0", "--auth-cache-capacity=5"])
+        .into_settings()
+        .expect("valid");
+    assert_eq!(settings.key_cache.ttl, Duration::ZERO);
+    assert_eq!(settings.key_cache.capacity, 5);
+    let message = refused(&["--auth-cache-capacity=0"]).to_string();
+    assert!(message.contains("AUTH_CACHE_CAPACITY"), "{message}");
+}
+
+#[test]
 fn bad_values_are_refused_naming_the_setting_and_the_value() {
     for (flags, named, value) in [
         (vec!["--max-query-depth=0"], "MAX_QUERY_DEPTH", "0"),

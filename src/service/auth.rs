@@ -65,8 +65,9 @@ pub fn hash_token(token: &str) -> String {
 }
 
 impl Services {
-    /// Resolves a presented token to a caller. Revoked keys fail from the next request on,
-    /// because every request looks the key up afresh.
+    /// Resolves a presented token to a caller. Revoked keys fail from the next request on:
+    /// on this instance at once, on others once the revocation's notification arrives (see
+    /// `key_cache`).
     ///
     /// # Errors
     /// `Unauthenticated` for an unknown or revoked token; `Store` when the lookup fails.
@@ -97,6 +98,10 @@ impl Services {
             return Ok(Err(RefusalReason::MalformedKey));
         }
         let key_hash = hash_token(token);
+        let ticket = match self.keys.get(&key_hash) {
+            Ok(viewer) => return Ok(Ok(viewer)),
+            Err(ticket) => ticket,
+        };
         let Some(key) = self.store.find_api_key_by_hash(&key_hash).await? else {
             return Ok(Err(RefusalReason::UnknownKey));
         };
@@ -107,11 +112,9 @@ impl Services {
         if key.revoked_at.is_some() {
             return Ok(Err(RefusalReason::RevokedKey));
         }
-        Ok(Ok(Viewer::institution_key(
-            key.institution_id,
-            key.id,
-            key.role,
-        )))
+        let viewer = Viewer::institution_key(key.institution_id, key.id, key.role);
+        self.keys.store(ticket, &key_hash, viewer);
+        Ok(Ok(viewer))
     }
 }
 

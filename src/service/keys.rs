@@ -95,9 +95,11 @@ impl Services {
             AuditOutcome::Success,
             JsonObject::new(),
         );
-        Ok(self
+        let revoked = self
             .store
             .revoke_api_key(scope, id, model::now(), &audit)
-            .await?)
+            .await?;
+        self.keys.evict(id);
+        Ok(revoked)
     }
 }

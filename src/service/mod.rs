@@ -7,6 +7,7 @@ mod error;
 mod event_feed;
 mod idempotency;
 mod institutions;
+mod key_cache;
 mod keys;
 mod policies;
 mod positions;
@@ -22,6 +23,7 @@ pub use auth::{ApiKeyToken, hash_token, is_key_shaped};
 pub use error::ServiceError;
 pub use event_feed::EventFeed;
 pub use institutions::CreateInstitutionInput;
+pub use key_cache::KeyCacheConfig;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
 pub use policies::UpsertPolicyInput;
 pub use positions::{CreatePositionInput, PositionWrite, TransitionPositionInput};
@@ -42,17 +44,31 @@ pub struct Services {
     root_key: Arc<ApiKeyToken>,
     subscriptions: SubscriptionGauge,
     refusals: Arc<RefusalLog>,
+    keys: Arc<key_cache::KeyCache>,
 }
 
 impl Services {
     #[must_use]
     pub fn new(store: Arc<dyn Store>, root_key: ApiKeyToken) -> Self {
+        let keys = Arc::new(key_cache::KeyCache::new(
+            KeyCacheConfig::default(),
+            store.subscribe(),
+        ));
         Self {
             store,
             root_key: Arc::new(root_key),
             subscriptions: SubscriptionGauge::default(),
             refusals: Arc::default(),
+            keys,
         }
+    }
+
+    /// Replaces the authentication cache (empty, listening from now on) with one built from
+    /// `config`; for start-up, before any request.
+    #[must_use]
+    pub fn with_key_cache(mut self, config: KeyCacheConfig) -> Self {
+        self.keys = Arc::new(key_cache::KeyCache::new(config, self.store.subscribe()));
+        self
     }
 
     /// Refusals counted in memory until the next flush (see `flush_refusals`).

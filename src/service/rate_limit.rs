@@ -50,7 +50,7 @@ impl Clock {
         Self(Some(Arc::new(now)))
     }
 
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.0.as_ref().map_or_else(Instant::now, |now| now())
     }
 }

@@ -111,6 +111,51 @@ async fn revoking_a_key_on_one_instance_closes_its_socket_on_the_other() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 
+/// Instance one would trust the key for an hour: only the revocation's notification, heard
+/// through its own LISTEN connection, can make it refuse the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_cached_on_one_instance_is_refused_there_once_the_other_revokes_it() {
+    let Some(db) = fresh_store().await else {
+        return;
+    };
+    let second = PgStore::connect(&db.url, PoolSettings::default())
+        .await
+        .expect("a second store on the same database");
+    let one = TestApp::new(TestStore::from(db))
+        .with_config(|settings| settings.key_cache.ttl = Duration::from_secs(3600))
+        .spawn()
+        .await;
+    let two = TestApp::new(TestStore::pg(second)).spawn().await;
+    let tenant = seed(&two.api()).await;
+    let viewer = |app: &TestApp| {
+        let key = tenant.admin_key.clone();
+        let api = app.api();
+        async move { api.gql("{ viewer { role } }", json!({}), Some(&key)).await }
+    };
+    let (status, body) = viewer(&one).await;
+    assert_eq!(status, StatusCode::OK, "cached on one now: {body}");
+
+    two.api().revoke_key(&tenant.admin_key_id).await;
+    let revoked = Instant::now();
+    let deadline = revoked + WAIT;
+    loop {
+        let (status, body) = viewer(&one).await;
+        if status == StatusCode::UNAUTHORIZED {
+            eprintln!(
+                "instance one refused the key {:?} after the revocation",
+                revoked.elapsed()
+            );
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "instance one still accepts the key {WAIT:?} after the revocation"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_on_one_instance_replays_events_written_through_the_other() {
     let Some((one, two)) = two_instances().await else {

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod audit;
+mod auth_cache;
 mod batching;
 mod cross_instance;
 mod errors;
