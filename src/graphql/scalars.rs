@@ -58,7 +58,9 @@ impl ScalarType for DateTime {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        // The fixed RFC 3339 writer, not `format`: a strftime pattern is re-read for every
+        // value, and nested pages print thousands of timestamps.
+        Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     }
 }
 
@@ -96,4 +98,27 @@ pub(crate) fn parse_id<T: From<Uuid>>(id: &ID, field: &str) -> GqlResult<T> {
 
 pub(crate) fn to_id(id: impl Into<Uuid>) -> ID {
     ID(id.into().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn date_times_print_in_utc_with_exactly_three_fraction_digits() {
+        let on_the_second = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 4, 3, 20, 0)
+            .single()
+            .expect("a valid time");
+        let with_micros = on_the_second + chrono::Duration::microseconds(120_450);
+        assert_eq!(
+            DateTime(on_the_second).to_value(),
+            Value::String("2026-12-04T03:20:00.000Z".into())
+        );
+        assert_eq!(
+            DateTime(with_micros).to_value(),
+            Value::String("2026-12-04T03:20:00.120Z".into())
+        );
+    }
 }
