@@ -1,7 +1,7 @@
 //! `Query`: point reads through the loaders, lists straight from the store, all scoped.
 
 use super::connection::{TotalCount, page_cost, page_request};
-use super::context::{loaders, reader, request_context};
+use super::context::{reader, request_context};
 use super::error::{GqlResult, OrGraphqlError as _};
 use super::scalars::parse_id;
 use super::types::*;
@@ -28,11 +28,7 @@ impl QueryRoot {
     /// One institution; null when missing or not the caller's.
     async fn institution(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<InstitutionNode>> {
         let id: InstitutionId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?
-            .load_one(id)
-            .await
-            .gql()?
-            .map(InstitutionNode::from))
+        Ok(load_root(ctx, id).await?.map(InstitutionNode::from))
     }
 
     /// Institutions, oldest first: all for the root key, the caller's own otherwise.
@@ -59,11 +55,7 @@ impl QueryRoot {
         id: ID,
     ) -> GqlResult<Option<AssetTemplateNode>> {
         let id: TemplateId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?
-            .load_one(id)
-            .await
-            .gql()?
-            .map(AssetTemplateNode::from))
+        Ok(load_root(ctx, id).await?.map(AssetTemplateNode::from))
     }
 
     /// Asset templates, oldest first.
@@ -88,7 +80,7 @@ impl QueryRoot {
     /// One asset; null when missing or not the caller's.
     async fn asset(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<AssetNode>> {
         let id: AssetId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.load_one(id).await.gql()?.map(AssetNode::from))
+        Ok(load_root(ctx, id).await?.map(AssetNode::from))
     }
 
     /// Assets, oldest first.
@@ -113,11 +105,7 @@ impl QueryRoot {
     /// One position; null when missing or not the caller's.
     async fn position(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<PositionNode>> {
         let id: PositionId = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?
-            .load_one(id)
-            .await
-            .gql()?
-            .map(PositionNode::from))
+        Ok(load_root(ctx, id).await?.map(PositionNode::from))
     }
 
     /// Positions, oldest first.

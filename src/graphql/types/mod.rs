@@ -47,6 +47,23 @@ where
         .gql()
 }
 
+/// A root lookup by id, loaded at once. Through the DataLoader it would wait out the batching
+/// delay first (tokio's timer wheel turns that millisecond into one to two), to batch with keys
+/// that only sibling root lookups could add, and a document rarely repeats those.
+pub(crate) async fn load_root<K, V>(ctx: &Context<'_>, key: K) -> GqlResult<Option<V>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    super::loaders::StoreLoader: Loader<K, Value = V, Error = ServiceError>,
+    V: Send + Sync + Clone + 'static,
+{
+    let mut found = loaders(ctx)?
+        .loader()
+        .load(std::slice::from_ref(&key))
+        .await
+        .gql()?;
+    Ok(found.remove(&key))
+}
+
 /// A node's row, or for now only the id its parent points at. A to-one field whose selection
 /// is nothing but `id` and `__typename` needs no load: the parent's foreign key is the answer,
 /// and a parent within the caller's scope never points outside it. Any other field loads the
