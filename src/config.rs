@@ -9,7 +9,7 @@ mod tests;
 
 pub use args::{Cli, Command, LogFormat, SettingsArgs};
 
-use crate::graphql::SchemaOptions;
+use crate::graphql::{DocumentCacheLimits, SchemaOptions};
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings};
 use crate::service::{ApiKeyToken, KeyCacheConfig, RateLimitConfig};
 use std::net::IpAddr;
@@ -65,6 +65,8 @@ pub struct Settings {
     pub websocket: SessionSettings,
     /// Query limits and the introspection and suggestion switches.
     pub schema: SchemaOptions,
+    /// How many parsed documents, and how much of their text, are kept.
+    pub document_cache: DocumentCacheLimits,
     pub http: HttpSettings,
     /// Per-client limits, connection caps and time limits, and the refusal audit.
     pub clients: ClientSettings,
@@ -95,6 +97,7 @@ impl Settings {
             pool: PoolConfig::default(),
             websocket: SessionSettings::default(),
             schema: SchemaOptions::default(),
+            document_cache: DocumentCacheLimits::default(),
             http: HttpSettings::default(),
             clients: ClientSettings::default(),
             rate_limit: RateLimitConfig::default(),

@@ -112,7 +112,12 @@ impl Application {
             .refusals()
             .set_max_groups(settings.clients.refusal_max_groups);
         let refusal_flush_interval = settings.clients.refusal_flush_interval;
-        let schema = graphql::build_schema_with(services.clone(), &settings.schema);
+        let executor = graphql::Executor::new(
+            graphql::build_schema_with(services.clone(), &settings.schema),
+            graphql::build_fast_schema(services.clone(), &settings.schema),
+            settings.schema.clone(),
+            settings.document_cache,
+        );
         let (shutdown, shutdown_watch) = watch::channel(false);
         let sessions = Sessions::default();
         let ws = WsConfig {
@@ -129,7 +134,7 @@ impl Application {
             metrics: settings.metrics,
             statement_stats,
         };
-        let state = AppState::new(schema, services.clone(), ws, options);
+        let state = AppState::new(executor, services.clone(), ws, options);
         let router = http::router(state.clone(), &settings.cors_allow_origins);
         let clients = Arc::clone(state.clients());
         let listener = bind(SocketAddr::new(settings.bind, settings.port)).await?;

@@ -115,6 +115,26 @@ pub struct SettingsArgs {
     #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", global = true, help_heading = DATABASE)]
     pub db_statement_timeout_ms: Option<u64>,
 
+    /// Parsed GraphQL documents kept, so a text seen before is neither parsed nor checked
+    /// again; 0 switches the cache off.
+    #[arg(
+        long,
+        env = "DOCUMENT_CACHE_ENTRIES",
+        default_value_t = 1_000,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub document_cache_entries: usize,
+    /// Bytes of document text the cache may hold in all.
+    #[arg(
+        long,
+        env = "DOCUMENT_CACHE_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub document_cache_bytes: usize,
+
     /// Deepest field nesting a document may reach (1 to 32).
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15, global = true, help_heading = LIMITS)]
     pub max_query_depth: usize,

@@ -5,7 +5,7 @@ use super::{
     ConfigError, LogFormat, MIN_ROOT_KEY_LEN, PoolConfig, RootKey, Settings, SettingsArgs,
     ShutdownSettings,
 };
-use crate::graphql::SchemaOptions;
+use crate::graphql::{DocumentCacheLimits, SchemaOptions};
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings, TrustedProxies};
 use crate::service::{ApiKeyToken, KeyCacheConfig, Quota, RateLimitConfig};
 use std::io::IsTerminal as _;
@@ -54,6 +54,10 @@ impl SettingsArgs {
             )?,
             websocket: self.websocket()?,
             schema: self.schema()?,
+            document_cache: DocumentCacheLimits {
+                max_entries: self.document_cache_entries,
+                max_bytes: positive("DOCUMENT_CACHE_BYTES", self.document_cache_bytes)?,
+            },
             http: self.http()?,
             clients: self.clients()?,
             rate_limit: self.rate_limit()?,

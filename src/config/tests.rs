@@ -194,6 +194,17 @@ fn a_zero_rate_switches_limiting_off() {
 }
 
 #[test]
+fn the_document_cache_is_configurable_and_zero_entries_switch_it_off() {
+    let settings = args(&["--document-cache-entries=0", "--document-cache-bytes=4096"])
+        .into_settings()
+        .expect("valid");
+    assert_eq!(settings.document_cache.max_entries, 0);
+    assert_eq!(settings.document_cache.max_bytes, 4096);
+    let message = refused(&["--document-cache-bytes=0"]).to_string();
+    assert!(message.contains("DOCUMENT_CACHE_BYTES"), "{message}");
+}
+
+#[test]
 fn the_authentication_cache_is_configurable_and_zero_switches_it_off() {
     let defaults = args(&[]).into_settings().expect("valid");
     assert_eq!(defaults.key_cache.ttl, Duration::from_secs(1));

@@ -103,6 +103,8 @@ impl SchemaOptions {
     }
 }
 
+pub(crate) use input_lists::InputShapes as DocumentShapes;
+
 pub(crate) struct DocumentLimits {
     options: SchemaOptions,
     shapes: Arc<InputShapes>,
@@ -181,14 +183,7 @@ impl Extension for DocumentLimitsExtension {
                 "introspection is disabled on this server: __schema and __type are not available",
             ));
         }
-        let max_list = options.max_input_list_length;
-        if let Some(length) = self.shapes.longest_over(&document, variables, max_list) {
-            return Err(too_complex(
-                format!("an input list holds {length} items; at most {max_list} are allowed"),
-                "maxInputListLength",
-                max_list,
-            ));
-        }
+        check_input_lists(&self.shapes, options, &document, variables)?;
         Ok(document)
     }
 
@@ -223,6 +218,74 @@ impl Extension for DocumentLimitsExtension {
         }
         Ok(result)
     }
+}
+
+/// The one limit that depends on the variables as well as the document, so it is checked for
+/// every request, a document seen before included.
+pub(crate) fn check_input_lists(
+    shapes: &InputShapes,
+    options: &SchemaOptions,
+    document: &ExecutableDocument,
+    variables: &Variables,
+) -> ServerResult<()> {
+    let max_list = options.max_input_list_length;
+    match shapes.longest_over(document, variables, max_list) {
+        Some(length) => Err(too_complex(
+            format!("an input list holds {length} items; at most {max_list} are allowed"),
+            "maxInputListLength",
+            max_list,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether validation's measure of the document could change with its variables: the
+/// complexity reads `first` (see `page_cost`), and `@skip`/`@include` decide what is counted.
+pub(crate) fn cost_reads_variables(document: &ExecutableDocument) -> bool {
+    fields(document).any(|field| {
+        field.arguments.iter().any(|(name, value)| {
+            matches!(name.node.as_str(), "first" | "last")
+                && value
+                    .node
+                    .clone()
+                    .into_const_with(|_| Err::<async_graphql::Value, ()>(()))
+                    .is_err()
+        }) || !field.directives.is_empty()
+    }) || has_fragment_directives(document)
+}
+
+/// Directives on fragment spreads and inline fragments also decide what is counted.
+fn has_fragment_directives(document: &ExecutableDocument) -> bool {
+    let mut pending: Vec<&SelectionSet> = document
+        .operations
+        .iter()
+        .map(|(_, operation)| &operation.node.selection_set.node)
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|fragment| &fragment.node.selection_set.node),
+        )
+        .collect();
+    while let Some(set) = pending.pop() {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => pending.push(&field.node.selection_set.node),
+                Selection::InlineFragment(fragment) => {
+                    if !fragment.node.directives.is_empty() {
+                        return true;
+                    }
+                    pending.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(spread) => {
+                    if !spread.node.directives.is_empty() {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Every field in operations and fragments, walked without recursion so a deep document
@@ -303,4 +366,39 @@ fn count_root_fields(document: &ExecutableDocument) -> usize {
         })
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::*;
+
+    fn reads_variables(query: &str) -> bool {
+        cost_reads_variables(&parse_query(query).expect("parses"))
+    }
+
+    #[test]
+    fn a_page_size_or_a_directive_from_variables_makes_the_cost_depend_on_them() {
+        assert!(reads_variables(
+            "query($n: Int) { positions(first: $n) { totalCount } }"
+        ));
+        assert!(reads_variables(
+            "query($x: Boolean!) { viewer { role @include(if: $x) } }"
+        ));
+        assert!(reads_variables(
+            "query($x: Boolean!) { ... on Query @skip(if: $x) { viewer { role } } }"
+        ));
+        assert!(reads_variables(
+            "query { ...F } fragment F on Query { positions(first: 2) { nodes { id @skip(if: true) } } }"
+        ));
+    }
+
+    #[test]
+    fn literal_page_sizes_and_other_variables_leave_the_cost_fixed() {
+        assert!(!reads_variables(
+            "query($id: ID!) { position(id: $id) { id events { id } } }"
+        ));
+        assert!(!reads_variables(
+            "query($s: [PositionState!]) { positions(first: 5, filter: {states: $s}) { totalCount } }"
+        ));
+    }
 }

@@ -3,6 +3,7 @@
 mod codes;
 mod connection;
 mod context;
+mod documents;
 mod error;
 mod limits;
 mod loaders;
@@ -16,6 +17,8 @@ mod types;
 pub use codes::{ErrorCode, UnknownErrorCode};
 pub(crate) use codes::{bad_user_input, code_of, too_complex};
 pub use context::prepare_request;
+pub(crate) use documents::Document;
+pub use documents::{DocumentCacheLimits, DocumentCacheStats, Executor};
 pub use limits::SchemaOptions;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -36,23 +39,46 @@ pub fn build_schema(services: Services) -> AppSchema {
 /// Builds the schema; per-request data (caller, loaders) is attached by `prepare_request`.
 #[must_use]
 pub fn build_schema_with(services: Services, options: &SchemaOptions) -> AppSchema {
+    builder(services, options)
+        // Depth and complexity are compared by `DocumentLimits` once validation has measured
+        // them: async-graphql's own limits would refuse with an uncoded error.
+        .extension(stages::DocumentStages)
+        .extension(limits::DocumentLimits::new(options))
+        .finish()
+}
+
+/// The schema for documents that already passed on the checked one (see `documents`): no
+/// extensions, so no hook runs around every field. Its own depth and complexity limits are the
+/// same numbers, a second guard that a document which passed never meets.
+#[must_use]
+pub fn build_fast_schema(services: Services, options: &SchemaOptions) -> AppSchema {
+    builder(services, options)
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity)
+        .finish()
+}
+
+fn builder(
+    services: Services,
+    options: &SchemaOptions,
+) -> async_graphql::SchemaBuilder<
+    query::QueryRoot,
+    mutation::MutationRoot,
+    subscription::SubscriptionRoot,
+> {
     let mut builder = Schema::build(
         query::QueryRoot,
         mutation::MutationRoot,
         subscription::SubscriptionRoot,
     )
-    .data(services)
-    // Depth and complexity are compared by `DocumentLimits` once validation has measured
-    // them: async-graphql's own limits would refuse with an uncoded error.
-    .extension(stages::DocumentStages)
-    .extension(limits::DocumentLimits::new(options));
+    .data(services);
     if !options.introspection {
         builder = builder.disable_introspection();
     }
     if !options.suggestions {
         builder = builder.disable_suggestions();
     }
-    builder.finish()
+    builder
 }
 
 /// The SDL clients see; `schema.graphql` is this text.

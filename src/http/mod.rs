@@ -21,7 +21,7 @@ pub use serve::serve;
 pub use settings::{ClientSettings, HttpSettings, MetricsSettings};
 pub use ws::{SessionSettings, Sessions, WsConfig};
 
-use crate::graphql::{AppSchema, SchemaOptions};
+use crate::graphql::{AppSchema, Executor, SchemaOptions};
 use crate::service::{RateLimitConfig, RateLimiter, Services};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -49,7 +49,7 @@ pub struct HttpOptions {
 pub struct AppState(Arc<Shared>);
 
 struct Shared {
-    schema: AppSchema,
+    executor: Executor,
     services: Services,
     metrics: metrics::Metrics,
     ws: WsConfig,
@@ -61,9 +61,9 @@ struct Shared {
 
 impl AppState {
     #[must_use]
-    pub fn new(schema: AppSchema, services: Services, ws: WsConfig, options: HttpOptions) -> Self {
+    pub fn new(executor: Executor, services: Services, ws: WsConfig, options: HttpOptions) -> Self {
         Self(Arc::new(Shared {
-            schema,
+            executor,
             services,
             metrics: metrics::Metrics::new(options.metrics, options.statement_stats),
             ws,
@@ -76,8 +76,14 @@ impl AppState {
 }
 
 impl AppState {
+    /// The checked schema: what subscriptions stream from.
     pub(crate) fn schema(&self) -> &AppSchema {
-        &self.0.schema
+        self.0.executor.checked()
+    }
+
+    /// Documents seen before, and the schema each request runs on.
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.0.executor
     }
 
     pub(crate) fn services(&self) -> &Services {

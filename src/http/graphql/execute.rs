@@ -52,20 +52,18 @@ pub(crate) async fn run(
     read_only: bool,
     operation: &mut Operation,
 ) -> Outcome {
-    // Before parsing: a flood of tokens or aliases is refused for the price of one read.
-    if let Err(error) = state.schema_options().check_text(&request.query) {
-        return Outcome::Rejected(vec![error]);
-    }
-    // Parsed here, so a failure is known to be the parse's; the schema reuses the document.
-    let parsed = match parse_query(&request.query) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            return Outcome::Rejected(vec![ErrorCode::GraphqlParseFailed.mark(error.into())]);
-        }
+    // Parsed here (or found parsed), so a failure is known to be the parse's; the schema
+    // reuses the document. A new text is scanned first: a flood of tokens or aliases is
+    // refused for the price of one read.
+    let executor = state.executor();
+    let document = match executor.document(&request.query) {
+        Ok(document) => document,
+        Err(error) => return Outcome::Rejected(vec![error]),
     };
+    let parsed = document.parsed();
     let checked =
-        document::select(&parsed, request.operation_name.as_deref()).and_then(|selected| {
-            operation.name = document::selected_name(&parsed, request.operation_name.as_deref())
+        document::select(parsed, request.operation_name.as_deref()).and_then(|selected| {
+            operation.name = document::selected_name(parsed, request.operation_name.as_deref())
                 .unwrap_or(metrics::ANONYMOUS)
                 .to_owned();
             operation.kind = kind_name(selected.ty);
@@ -77,17 +75,25 @@ pub(crate) async fn run(
         Ok(OperationType::Mutation) if read_only => {
             return Outcome::MutationOverGet;
         }
-        Ok(_) => request.set_parsed_query(parsed),
+        Ok(_) => {}
         Err(error) => return Outcome::Rejected(vec![error]),
     }
+    let schema = match executor.schema_for(&document, &request.variables) {
+        Ok(schema) => schema,
+        Err(error) => return Outcome::Rejected(vec![error]),
+    };
+    let on_checked = std::ptr::eq(schema, executor.checked());
+    request.set_parsed_query(parsed.clone());
     // Kept to name the argument of a coercion error afterwards; rare, so parsed lazily.
     let query = request.query.clone();
-    let response = state
-        .schema()
+    let response = schema
         .execute(prepare_request(request, state.services(), ctx))
         .await;
     if never_ran(&response) {
         return Outcome::Rejected(response.errors);
+    }
+    if on_checked && executed(&response) {
+        executor.passed(&document);
     }
     let mut response = response;
     give_codes(&mut response.errors, &query);
@@ -105,6 +111,13 @@ fn never_ran(response: &Response) -> bool {
                 Some(ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed)
             )
         })
+}
+
+/// Whether resolvers ran: they produced data, or an error at a field's path. A refusal by
+/// validation or a limit has neither, whatever its code.
+fn executed(response: &Response) -> bool {
+    response.data != async_graphql::Value::Null
+        || response.errors.iter().any(|error| !error.path.is_empty())
 }
 
 /// Every error must carry a code. Resolvers code theirs, so an uncoded one was raised by

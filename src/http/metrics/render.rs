@@ -199,6 +199,26 @@ pub(crate) fn text(state: &AppState) -> String {
 
     clients(&mut out, state);
 
+    let documents = state.executor().stats();
+    counter(
+        &mut out,
+        "escrowgrid_document_cache_hits_total",
+        "GraphQL documents found already parsed (HTTP and websockets).",
+        documents.hits,
+    );
+    counter(
+        &mut out,
+        "escrowgrid_document_cache_misses_total",
+        "GraphQL documents parsed because their text was not in the cache.",
+        documents.misses,
+    );
+    gauge(
+        &mut out,
+        "escrowgrid_document_cache_entries",
+        "Parsed documents held (bounded by DOCUMENT_CACHE_ENTRIES and DOCUMENT_CACHE_BYTES).",
+        documents.entries,
+    );
+
     header(
         &mut out,
         "escrowgrid_subscription_events_delivered_total",

@@ -2,35 +2,46 @@
 //! metrics call it.
 
 use super::messages::OperationPayload;
-use crate::graphql::{SchemaOptions, bad_user_input};
+use crate::graphql::{Document, Executor, bad_user_input};
 use crate::http::graphql::document;
 use crate::http::metrics::{ANONYMOUS, UNKNOWN};
-use async_graphql::parser::parse_query;
 use async_graphql::parser::types::OperationType;
 use serde_json::Value;
+use std::sync::Arc;
 
-/// The operation's name and type for logs and metrics, when the document is within the text
-/// limits and parses (the schema refuses it otherwise, with the reason).
-pub(super) fn name_and_kind(
-    options: &SchemaOptions,
-    payload: &OperationPayload,
-) -> (String, Option<OperationType>) {
-    let unknown = || (UNKNOWN.to_owned(), None);
-    if options.check_text(&payload.query).is_err() {
-        return unknown();
-    }
-    let Ok(parsed) = parse_query(&payload.query) else {
-        return unknown();
+/// What a `subscribe` payload's document is, as far as the shared document cache knows it.
+pub(super) struct Described {
+    /// The operation's name for logs and metrics.
+    pub(super) name: String,
+    pub(super) kind: Option<OperationType>,
+    /// The parsed document, when it is within the text limits and parses; otherwise the
+    /// schema parses the text itself and refuses it with the reason.
+    pub(super) document: Option<Arc<Document>>,
+}
+
+pub(super) fn describe(executor: &Executor, payload: &OperationPayload) -> Described {
+    let Ok(document) = executor.document(&payload.query) else {
+        return Described {
+            name: UNKNOWN.to_owned(),
+            kind: None,
+            document: None,
+        };
     };
+    let parsed = document.parsed();
     let name = payload.operation_name.as_deref();
-    match document::select(&parsed, name) {
+    let (name, kind) = match document::select(parsed, name) {
         Ok(selected) => (
-            document::selected_name(&parsed, name)
+            document::selected_name(parsed, name)
                 .unwrap_or(ANONYMOUS)
                 .to_owned(),
             Some(selected.ty),
         ),
-        Err(_) => unknown(),
+        Err(_) => (UNKNOWN.to_owned(), None),
+    };
+    Described {
+        name,
+        kind,
+        document: Some(document),
     }
 }
 

@@ -3,7 +3,7 @@
 //! id silently replace a running subscription, so the protocol is spoken here).
 
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
-use super::operation::{name_and_kind, to_request};
+use super::operation::{describe, to_request};
 use crate::domain::model::JsonObject;
 use crate::graphql::prepare_request;
 use crate::http::AppState;
@@ -338,20 +338,24 @@ impl Session {
         out: mpsc::Sender<Outgoing>,
     ) -> JoinHandle<()> {
         let dialect = self.dialect;
-        let schema = self.state.schema().clone();
-        let services = self.state.services().clone();
-        let options = self.state.schema_options().clone();
+        let state = self.state.clone();
         let ctx = RequestContext {
             viewer,
             request_id: Some(self.request_id.clone()),
         };
         let task = async move {
             let started = std::time::Instant::now();
-            let (operation, kind) = name_and_kind(&options, &payload);
+            let described = describe(state.executor(), &payload);
+            let (operation, kind) = (described.name, described.kind);
             tracing::info!(%operation, kind = ?kind, "websocket operation started");
             let subscription = kind == Some(OperationType::Subscription);
             let request = match to_request(payload) {
-                Ok(request) => prepare_request(request, &services, ctx),
+                Ok(mut request) => {
+                    if let Some(document) = &described.document {
+                        request.set_parsed_query(document.parsed().clone());
+                    }
+                    prepare_request(request, state.services(), ctx)
+                }
                 Err(errors) => {
                     let _ = out
                         .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
@@ -360,7 +364,7 @@ impl Session {
                     return;
                 }
             };
-            let mut responses = schema.execute_stream(request);
+            let mut responses = state.schema().execute_stream(request);
             let mut first = true;
             let mut delivered = 0_u64;
             while let Some(response) = responses.next().await {

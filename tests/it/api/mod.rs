@@ -6,6 +6,7 @@ mod audit;
 mod auth_cache;
 mod batching;
 mod cross_instance;
+mod documents;
 mod errors;
 mod fixtures;
 mod graphiql;

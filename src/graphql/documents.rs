@@ -1,0 +1,211 @@
+//! Documents seen before: parsed once, and once a document has passed validation and the
+//! limits, executed by a schema without extensions. Extensions are how the parse and
+//! validation stages code their errors and compare depth and complexity, but async-graphql
+//! also calls every extension around every field it resolves, which costs a nested page about
+//! a third of its CPU (docs/read-path.md). So a document runs on the `checked` schema until it
+//! has run once, and on the `fast` one afterwards, unless its measure depends on its variables
+//! (a `first: $n`, a `@skip(if: $x)`): such a document is checked every time.
+//!
+//! The cache is keyed by the document text itself (its hash picks the slot, the text decides),
+//! one cache per pair of schemas, so a hit can never be another document's; it is bounded by
+//! entries and by bytes of text, and forgets the oldest entry first.
+
+use super::AppSchema;
+use super::ErrorCode;
+use super::limits::{DocumentShapes, SchemaOptions, check_input_lists, cost_reads_variables};
+use async_graphql::parser::parse_query;
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerError, Variables};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How many documents, and how much text, the cache keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentCacheLimits {
+    /// Zero switches the cache off: every request parses and is checked.
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for DocumentCacheLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 1_000,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// One parsed document, shared by every request that sends its text.
+pub(crate) struct Document {
+    parsed: ExecutableDocument,
+    /// Set once the document has run on the checked schema, validation and limits passed.
+    passed: AtomicBool,
+    /// Whether depth and complexity could differ with other variables, or with the operation
+    /// chosen (validation measures only the selected one): then it is checked every time.
+    cost_reads_variables: bool,
+    has_variables: bool,
+}
+
+impl Document {
+    pub(crate) fn parsed(&self) -> &ExecutableDocument {
+        &self.parsed
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DocumentCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+}
+
+#[derive(Default)]
+struct Slots {
+    by_text: HashMap<Arc<str>, Arc<Document>>,
+    /// Insertion order, oldest first: what eviction takes.
+    order: VecDeque<Arc<str>>,
+    bytes: usize,
+}
+
+/// The checked and the fast schema, and the documents they share.
+pub struct Executor {
+    checked: AppSchema,
+    fast: AppSchema,
+    options: SchemaOptions,
+    shapes: Arc<DocumentShapes>,
+    limits: DocumentCacheLimits,
+    slots: Mutex<Slots>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Executor {
+    #[must_use]
+    pub fn new(
+        checked: AppSchema,
+        fast: AppSchema,
+        options: SchemaOptions,
+        limits: DocumentCacheLimits,
+    ) -> Self {
+        Self {
+            checked,
+            fast,
+            options,
+            shapes: DocumentShapes::of_schema(),
+            limits,
+            slots: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The schema every document is checked by (and the one subscriptions stream from).
+    pub(crate) fn checked(&self) -> &AppSchema {
+        &self.checked
+    }
+
+    #[must_use]
+    pub fn stats(&self) -> DocumentCacheStats {
+        let entries = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_text
+            .len();
+        DocumentCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: u64::try_from(entries).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The parsed document for `query`: the text limits and the parse run only the first time
+    /// a text is seen. A failure is not kept: its error says why, and the text scan that
+    /// refuses floods runs before any parse.
+    ///
+    /// # Errors
+    /// QUERY_TOO_COMPLEX from the text scan, GRAPHQL_PARSE_FAILED from the parse.
+    pub(crate) fn document(&self, query: &str) -> Result<Arc<Document>, ServerError> {
+        if let Some(found) = self.lookup(query) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(found);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.options.check_text(query)?;
+        let parsed =
+            parse_query(query).map_err(|error| ErrorCode::GraphqlParseFailed.mark(error.into()))?;
+        let document = Arc::new(Document {
+            cost_reads_variables: cost_reads_variables(&parsed)
+                || parsed.operations.iter().count() > 1,
+            has_variables: parsed
+                .operations
+                .iter()
+                .any(|(_, operation)| !operation.node.variable_definitions.is_empty()),
+            parsed,
+            passed: AtomicBool::new(false),
+        });
+        self.remember(query, &document);
+        Ok(document)
+    }
+
+    fn lookup(&self, query: &str) -> Option<Arc<Document>> {
+        if self.limits.max_entries == 0 {
+            return None;
+        }
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.by_text.get(query).cloned()
+    }
+
+    fn remember(&self, query: &str, document: &Arc<Document>) {
+        let limits = self.limits;
+        if limits.max_entries == 0 || query.len() > limits.max_bytes {
+            return;
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.by_text.contains_key(query) {
+            return;
+        }
+        while slots.by_text.len() >= limits.max_entries
+            || slots.bytes + query.len() > limits.max_bytes
+        {
+            let Some(oldest) = slots.order.pop_front() else {
+                break;
+            };
+            slots.bytes -= oldest.len();
+            slots.by_text.remove(&oldest);
+        }
+        let text: Arc<str> = Arc::from(query);
+        slots.bytes += text.len();
+        slots.order.push_back(Arc::clone(&text));
+        slots.by_text.insert(text, Arc::clone(document));
+    }
+
+    /// The schema to run `document` on with these variables. The fast one only for a
+    /// document that passed before and whose measure its variables cannot change; the input
+    /// lists, which the variables can lengthen, are checked here then, as the checked schema
+    /// would.
+    ///
+    /// # Errors
+    /// QUERY_TOO_COMPLEX naming `maxInputListLength`.
+    pub(crate) fn schema_for(
+        &self,
+        document: &Document,
+        variables: &Variables,
+    ) -> Result<&AppSchema, ServerError> {
+        if !document.passed.load(Ordering::Relaxed) || document.cost_reads_variables {
+            return Ok(&self.checked);
+        }
+        if document.has_variables {
+            check_input_lists(&self.shapes, &self.options, &document.parsed, variables)?;
+        }
+        Ok(&self.fast)
+    }
+
+    /// Records that `document` ran on the checked schema: it passed every check.
+    pub(crate) fn passed(&self, document: &Document) {
+        document.passed.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,149 @@
+//! The shared document cache: a text seen before (over HTTP or a websocket) is not parsed
+//! again, a document that passed runs without the per-field checking hooks, and a warm
+//! document is still held to every limit its variables can change. Hits and misses are read
+//! from `/metrics`.
+
+use super::support::{TestApp, TestStore};
+use super::ws_support::WAIT;
+use serde_json::{Value, json};
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .header("X-API-Key", &app.root_key)
+        .send()
+        .await
+        .expect("the server answers");
+    let text = response.text().await.expect("a text body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+async fn hits_and_misses(app: &TestApp) -> (u64, u64) {
+    (
+        metric(app, "escrowgrid_document_cache_hits_total").await,
+        metric(app, "escrowgrid_document_cache_misses_total").await,
+    )
+}
+
+fn only_error(body: &Value) -> &Value {
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{body}");
+    &errors[0]
+}
+
+#[tokio::test]
+async fn a_text_seen_before_is_found_parsed_and_answers_the_same() {
+    let app = TestApp::new(TestStore::memory()).spawn().await;
+    let query = "{ viewer { role } }";
+    let before = hits_and_misses(&app).await;
+    let cold = app.root(query, json!({})).await;
+    let warm = app.root(query, json!({})).await;
+    let after = hits_and_misses(&app).await;
+    assert_eq!(cold, warm);
+    assert_eq!(
+        after,
+        (before.0 + 1, before.1 + 1),
+        "one miss, then one hit"
+    );
+}
+
+#[tokio::test]
+async fn refused_documents_are_refused_alike_cold_and_warm() {
+    let app = TestApp::new(TestStore::memory()).spawn().await;
+    for query in [
+        "{ nope }",
+        "{ viewer { role ",
+        "{ positions(first: 1) { nodes { nope } } }",
+    ] {
+        let cold = app.gql(query, json!({}), Some(&app.root_key)).await;
+        let warm = app.gql(query, json!({}), Some(&app.root_key)).await;
+        assert_eq!(cold, warm, "{query}");
+        let code = &only_error(&cold.1)["extensions"]["code"];
+        assert!(
+            code == "GRAPHQL_VALIDATION_FAILED" || code == "GRAPHQL_PARSE_FAILED",
+            "{query}: {}",
+            cold.1
+        );
+    }
+}
+
+/// Variables can lengthen an input list or raise a page size: a document that passed with
+/// small ones is refused with large ones, however often it ran before.
+#[tokio::test]
+async fn a_warm_document_is_held_to_the_limits_its_variables_change() {
+    let app = TestApp::new(TestStore::memory())
+        .with_config(|settings| {
+            settings.schema.max_input_list_length = 3;
+            settings.schema.max_complexity = 100;
+        })
+        .spawn()
+        .await;
+    let lists = "query($s: [PositionState!]) { positions(filter: {states: $s}) { totalCount } }";
+    let pages = "query($n: Int) { positions(first: $n) { edges { node { id } } } }";
+    for _ in 0..3 {
+        app.root(lists, json!({ "s": ["CREATED", "FUNDED", "RELEASED"] }))
+            .await;
+        app.root(pages, json!({ "n": 1 })).await;
+    }
+    for (query, variables, limit) in [
+        (
+            lists,
+            json!({ "s": ["CREATED", "FUNDED", "RELEASED", "EXPIRED"] }),
+            "maxInputListLength",
+        ),
+        (pages, json!({ "n": 60 }), "maxComplexity"),
+    ] {
+        let (_, body) = app.gql(query, variables, Some(&app.root_key)).await;
+        let error = only_error(&body);
+        assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
+        assert_eq!(error["extensions"]["limit"], limit, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn websockets_and_http_share_the_cache() {
+    let app = TestApp::new(TestStore::memory()).spawn().await;
+    let query = "query SharedAcrossTransports { viewer { role } }";
+    let mut ws = app.connect_with_key(&app.root_key).await;
+    ws.subscribe("1", query, json!({})).await;
+    let answer = ws.receive(WAIT).await;
+    assert!(format!("{answer:?}").contains("ROOT"), "{answer:?}");
+    let before = hits_and_misses(&app).await;
+    app.root(query, json!({})).await;
+    let after = hits_and_misses(&app).await;
+    assert_eq!(
+        after,
+        (before.0 + 1, before.1),
+        "the HTTP request found it parsed"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_keeps_at_most_its_entries_and_forgets_the_oldest_first() {
+    let app = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.document_cache.max_entries = 2)
+        .spawn()
+        .await;
+    let texts = [
+        "query A { viewer { role } }",
+        "query B { viewer { role } }",
+        "query C { viewer { role } }",
+    ];
+    for text in texts {
+        app.root(text, json!({})).await;
+    }
+    assert_eq!(metric(&app, "escrowgrid_document_cache_entries").await, 2);
+    let before = hits_and_misses(&app).await;
+    app.root(texts[2], json!({})).await;
+    app.root(texts[0], json!({})).await;
+    let after = hits_and_misses(&app).await;
+    assert_eq!(
+        after,
+        (before.0 + 1, before.1 + 1),
+        "C was kept, A was forgotten"
+    );
+}
