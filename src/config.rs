@@ -30,6 +30,8 @@ pub struct RootKey {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolConfig {
     pub max_connections: Option<u32>,
+    /// Connections opened at start and kept open; `None` means all of `max_connections`.
+    pub min_connections: Option<u32>,
     pub acquire_timeout: Option<Duration>,
     /// `Some(None)` switches the timeout off.
     pub statement_timeout: Option<Option<Duration>>,

@@ -361,8 +361,12 @@ fn pool_settings(config: PoolConfig) -> PoolSettings {
     let mut settings = PoolSettings::default();
     if let Some(max) = config.max_connections {
         settings.max_connections = max;
-        settings.min_connections = settings.min_connections.min(max);
     }
+    // Unless told otherwise, the whole pool is opened at start and kept open.
+    settings.min_connections = config
+        .min_connections
+        .unwrap_or(settings.max_connections)
+        .min(settings.max_connections);
     if let Some(timeout) = config.acquire_timeout {
         settings.acquire_timeout = timeout;
     }

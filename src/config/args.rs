@@ -108,6 +108,10 @@ pub struct SettingsArgs {
     /// Maximum pooled PostgreSQL connections [default: 16].
     #[arg(long, env = "DB_MAX_CONNECTIONS", global = true, help_heading = DATABASE)]
     pub db_max_connections: Option<u32>,
+    /// Pooled connections opened before the server says ready, and kept open [default: all
+    /// of DB_MAX_CONNECTIONS].
+    #[arg(long, env = "DB_MIN_CONNECTIONS", global = true, help_heading = DATABASE)]
+    pub db_min_connections: Option<u32>,
     /// How long a query waits for a pooled connection, in milliseconds [default: 5000].
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", global = true, help_heading = DATABASE)]
     pub db_acquire_timeout_ms: Option<u64>,

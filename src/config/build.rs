@@ -49,6 +49,7 @@ impl SettingsArgs {
             cors_allow_origins,
             pool: pool_config(
                 self.db_max_connections,
+                self.db_min_connections,
                 self.db_acquire_timeout_ms,
                 self.db_statement_timeout_ms,
             )?,
@@ -78,11 +79,14 @@ impl SettingsArgs {
     pub fn migrate_target(&self) -> Result<(String, PoolConfig), ConfigError> {
         let url =
             database_url(self.database_url.clone())?.ok_or(ConfigError::DatabaseUrlMissing)?;
-        let pool = pool_config(
+        let mut pool = pool_config(
             self.db_max_connections,
+            self.db_min_connections,
             self.db_acquire_timeout_ms,
             self.db_statement_timeout_ms,
         )?;
+        // Migrating needs one connection, not a warm pool.
+        pool.min_connections = pool.min_connections.or(Some(1));
         Ok((url, pool))
     }
 
@@ -372,6 +376,7 @@ pub(super) fn cors_origins(list: &str) -> Result<Vec<String>, ConfigError> {
 
 pub(super) fn pool_config(
     max_connections: Option<u32>,
+    min_connections: Option<u32>,
     acquire_timeout_ms: Option<u64>,
     statement_timeout_ms: Option<u64>,
 ) -> Result<PoolConfig, ConfigError> {
@@ -387,8 +392,20 @@ pub(super) fn pool_config(
             value: 0,
         });
     }
+    let max =
+        max_connections.unwrap_or(crate::adapters::seaorm::PoolSettings::default().max_connections);
+    if let Some(min) = min_connections
+        && min > max
+    {
+        return Err(out_of_range(
+            "DB_MIN_CONNECTIONS",
+            min,
+            format!("at most DB_MAX_CONNECTIONS ({max})"),
+        ));
+    }
     Ok(PoolConfig {
         max_connections,
+        min_connections,
         acquire_timeout: acquire_timeout_ms.map(Duration::from_millis),
         statement_timeout: statement_timeout_ms
             .map(|ms| (ms > 0).then(|| Duration::from_millis(ms))),

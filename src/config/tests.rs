@@ -68,9 +68,23 @@ fn flags_work_after_the_subcommand() {
 
 #[test]
 fn zero_statement_timeout_switches_it_off() {
-    let pool = pool_config(None, None, Some(0)).expect("valid");
+    let pool = pool_config(None, None, None, Some(0)).expect("valid");
     assert_eq!(pool.statement_timeout, Some(None));
-    assert!(pool_config(Some(0), None, None).is_err());
+    assert!(pool_config(Some(0), None, None, None).is_err());
+}
+
+#[test]
+fn the_pool_minimum_defaults_to_the_whole_pool_and_may_not_exceed_it() {
+    let pool = pool_config(Some(8), None, None, None).expect("valid");
+    assert_eq!(pool.min_connections, None, "None: all of the maximum");
+    assert_eq!(
+        pool_config(Some(8), Some(2), None, None)
+            .expect("valid")
+            .min_connections,
+        Some(2)
+    );
+    let message = refused(&["--db-max-connections=4", "--db-min-connections=5"]).to_string();
+    assert!(message.contains("DB_MIN_CONNECTIONS"), "{message}");
 }
 
 #[test]

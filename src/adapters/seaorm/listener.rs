@@ -8,8 +8,9 @@ use crate::adapters::broadcast::Broadcaster;
 use crate::domain::ApiKeyId;
 use crate::ports::{BusMessage, EventFilter, PositionEventLog as _, Scope};
 use sea_orm::sqlx::postgres::{PgListener, PgNotification};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub(crate) const EVENTS_CHANNEL: &str = "escrowgrid_position_events";
@@ -22,23 +23,79 @@ const CATCH_UP_PAGE: u32 = 1000;
 const SAFETY_POLL: Duration = Duration::from_secs(2);
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
-/// Stops the listener when the last clone of the store is dropped.
+/// Stops the listener: `shutdown` cleanly (its connections are closed, not dropped, so
+/// PostgreSQL counts no abandoned session), or by abort when the last clone of the store is
+/// dropped without a close.
 #[derive(Debug)]
-pub(crate) struct ListenerHandle(JoinHandle<()>);
+pub(crate) struct ListenerHandle {
+    task: Mutex<Option<JoinHandle<()>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl ListenerHandle {
+    /// Asks the listener to UNLISTEN and close its pool, and waits until it has.
+    pub(crate) async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::warn!(%error, "event listener ended abnormally");
+        }
+    }
+}
 
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = self
+            .task
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
     }
 }
 
 /// `reader` must not own the handle (it would keep itself alive): the caller passes a store
 /// clone made before the handle exists.
 pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
-    Arc::new(ListenerHandle(tokio::spawn(listen(reader, bus))))
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut stopped = stopped;
+        let closing = reader.clone();
+        tokio::select! {
+            () = listen(reader, bus, stopped.clone()) => {}
+            () = stop_requested(&mut stopped) => {}
+        }
+        if let Err(error) = closing.close().await {
+            tracing::warn!(%error, "could not close the event listener's pool");
+        }
+    });
+    Arc::new(ListenerHandle {
+        task: Mutex::new(Some(task)),
+        stop,
+    })
 }
 
-async fn listen(reader: PgStore, bus: Broadcaster) {
+/// Resolves once `shutdown` has asked (or the handle is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<bool>) {
     let mut last_seq = loop {
         match reader.latest_event_seq().await {
             Ok(seq) => break seq,
@@ -69,7 +126,12 @@ async fn listen(reader: PgStore, bus: Broadcaster) {
         // Whatever committed while nobody listened.
         last_seq = catch_up(&reader, &bus, last_seq).await;
         loop {
-            let received = tokio::time::timeout(SAFETY_POLL, listener.recv()).await;
+            let received = tokio::select! {
+                received = tokio::time::timeout(SAFETY_POLL, listener.recv()) => received,
+                // Dropping the listener UNLISTENs and hands its connection back to the pool,
+                // which the caller then closes.
+                () = stop_requested(&mut stopped) => return,
+            };
             match received {
                 Ok(Ok(notification)) => {
                     let mut events_arrived = handle(&bus, &notification);

@@ -54,7 +54,9 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            min_connections: 1,
+            // Warm, and kept warm: a connection opened on the request path costs PostgreSQL a
+            // backend start and the request its wait, at the worst moment (under load).
+            min_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(10)),
@@ -121,10 +123,11 @@ impl PgStore {
     /// # Errors
     /// `Unavailable` when PostgreSQL cannot be reached; `Internal` when a migration fails.
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, RepoError> {
+        let min_connections = settings.min_connections.min(settings.max_connections);
         let mut options = ConnectOptions::new(url);
         options
             .max_connections(settings.max_connections)
-            .min_connections(settings.min_connections)
+            .min_connections(min_connections)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.connect_timeout)
             // sqlx would log every statement with its parameters (key hashes among them); a
@@ -153,6 +156,7 @@ impl PgStore {
             listener: None,
         };
         store.migrate().await?;
+        store.warm(min_connections).await?;
         // The listener reads through its own small pool: its background reads must not count
         // as request statements, nor wait behind busy requests for a pooled connection.
         let mut listener_options = ConnectOptions::new(url);
@@ -173,6 +177,20 @@ impl PgStore {
         };
         store.listener = Some(listener::spawn(reader, bus));
         Ok(store)
+    }
+
+    /// Opens the pool's minimum now, so the first requests (and `/ready`) find the
+    /// connections open: holding each one while acquiring the next makes the pool open a new
+    /// one every time, up to `connections`.
+    async fn warm(&self, connections: u32) -> RepoResult<()> {
+        let pool = self.db.get_postgres_connection_pool();
+        let mut held = Vec::new();
+        while pool.size() < connections && held.len() < connections as usize {
+            held.push(pool.acquire().await.map_err(|error| {
+                RepoError::Unavailable(format!("could not open the pool's connections: {error}"))
+            })?);
+        }
+        Ok(())
     }
 
     /// Applies pending migrations while holding a transaction-scoped advisory lock, so a
@@ -234,6 +252,9 @@ impl PgStore {
     /// # Errors
     /// `Unavailable` when closing fails.
     pub async fn close(&self) -> RepoResult<()> {
+        if let Some(listener) = &self.listener {
+            listener.shutdown().await;
+        }
         self.db.close_by_ref().await.map_err(map_db_err)
     }
 

@@ -14,6 +14,7 @@ mod hardening;
 mod limits;
 mod outage;
 mod platform;
+mod pool;
 mod schema;
 mod shutdown;
 mod subscriptions;

@@ -65,6 +65,7 @@ async fn a_database_outage_under_write_load_fails_cleanly_recovers_and_loses_not
             settings.database_url = Some(proxied);
             settings.pool = PoolConfig {
                 max_connections: Some(8),
+                min_connections: None,
                 acquire_timeout: Some(Duration::from_millis(1000)),
                 statement_timeout: None,
             };
