@@ -256,7 +256,20 @@ pub(crate) fn cost_reads_variables(document: &ExecutableDocument) -> bool {
 
 /// Directives on fragment spreads and inline fragments also decide what is counted.
 fn has_fragment_directives(document: &ExecutableDocument) -> bool {
-    let mut pending: Vec<&SelectionSet> = document
+    selection_sets(document).iter().any(|set| {
+        set.items.iter().any(|selection| match &selection.node {
+            Selection::Field(_) => false,
+            Selection::InlineFragment(fragment) => !fragment.node.directives.is_empty(),
+            Selection::FragmentSpread(spread) => !spread.node.directives.is_empty(),
+        })
+    })
+}
+
+/// The selection sets operations and fragments start from.
+pub(crate) fn top_selection_sets(
+    document: &ExecutableDocument,
+) -> impl Iterator<Item = &SelectionSet> {
+    document
         .operations
         .iter()
         .map(|(_, operation)| &operation.node.selection_set.node)
@@ -266,50 +279,18 @@ fn has_fragment_directives(document: &ExecutableDocument) -> bool {
                 .values()
                 .map(|fragment| &fragment.node.selection_set.node),
         )
-        .collect();
+}
+
+/// Every selection set in operations and fragments, walked without recursion so a deep
+/// document cannot exhaust the stack before the depth limit sees it.
+fn selection_sets(document: &ExecutableDocument) -> Vec<&SelectionSet> {
+    let mut pending: Vec<&SelectionSet> = top_selection_sets(document).collect();
+    let mut found = Vec::new();
     while let Some(set) = pending.pop() {
+        found.push(set);
         for selection in &set.items {
             match &selection.node {
                 Selection::Field(field) => pending.push(&field.node.selection_set.node),
-                Selection::InlineFragment(fragment) => {
-                    if !fragment.node.directives.is_empty() {
-                        return true;
-                    }
-                    pending.push(&fragment.node.selection_set.node);
-                }
-                Selection::FragmentSpread(spread) => {
-                    if !spread.node.directives.is_empty() {
-                        return true;
-                    }
-                }
-            }
-        }
-    }
-    false
-}
-
-/// Every field in operations and fragments, walked without recursion so a deep document
-/// cannot exhaust the stack before the depth limit sees it.
-fn fields(document: &ExecutableDocument) -> impl Iterator<Item = &Field> {
-    let mut pending: Vec<&SelectionSet> = document
-        .operations
-        .iter()
-        .map(|(_, operation)| &operation.node.selection_set.node)
-        .chain(
-            document
-                .fragments
-                .values()
-                .map(|fragment| &fragment.node.selection_set.node),
-        )
-        .collect();
-    let mut found = Vec::new();
-    while let Some(set) = pending.pop() {
-        for selection in &set.items {
-            match &selection.node {
-                Selection::Field(field) => {
-                    found.push(&field.node);
-                    pending.push(&field.node.selection_set.node);
-                }
                 Selection::InlineFragment(fragment) => {
                     pending.push(&fragment.node.selection_set.node);
                 }
@@ -317,7 +298,18 @@ fn fields(document: &ExecutableDocument) -> impl Iterator<Item = &Field> {
             }
         }
     }
-    found.into_iter()
+    found
+}
+
+/// Every field in operations and fragments.
+fn fields(document: &ExecutableDocument) -> impl Iterator<Item = &Field> {
+    selection_sets(document)
+        .into_iter()
+        .flat_map(|set| &set.items)
+        .filter_map(|selection| match &selection.node {
+            Selection::Field(field) => Some(&field.node),
+            _ => None,
+        })
 }
 
 fn count_aliases(document: &ExecutableDocument) -> usize {

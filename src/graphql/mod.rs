@@ -20,6 +20,7 @@ pub use context::prepare_request;
 pub(crate) use documents::Document;
 pub use documents::{DocumentCacheLimits, DocumentCacheStats, Executor};
 pub use limits::SchemaOptions;
+pub(crate) use limits::top_selection_sets;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;

@@ -67,12 +67,8 @@ impl Drop for ListenerHandle {
 pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
-        let mut stopped = stopped;
         let closing = reader.clone();
-        tokio::select! {
-            () = listen(reader, bus, stopped.clone()) => {}
-            () = stop_requested(&mut stopped) => {}
-        }
+        listen(reader, bus, stopped).await;
         if let Err(error) = closing.close().await {
             tracing::warn!(%error, "could not close the event listener's pool");
         }
@@ -95,13 +91,26 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Waits out a retry pause; `true` when a stop was asked for meanwhile.
+async fn pause_or_stop(stopped: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(RECONNECT_DELAY) => false,
+        () = stop_requested(stopped) => true,
+    }
+}
+
+/// Stops only where no statement is in flight (waiting for a notification, or pausing
+/// between retries): a statement cut short breaks its connection, which sqlx then drops
+/// without a goodbye, and PostgreSQL counts the session as abandoned.
 async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<bool>) {
     let mut last_seq = loop {
         match reader.latest_event_seq().await {
             Ok(seq) => break seq,
             Err(error) => {
                 tracing::warn!(%error, "event listener cannot read the log yet; retrying");
-                tokio::time::sleep(RECONNECT_DELAY).await;
+                if pause_or_stop(&mut stopped).await {
+                    return;
+                }
             }
         }
     };
@@ -111,7 +120,9 @@ async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "event listener cannot connect; retrying");
-                tokio::time::sleep(RECONNECT_DELAY).await;
+                if pause_or_stop(&mut stopped).await {
+                    return;
+                }
                 continue;
             }
         };
@@ -120,7 +131,9 @@ async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<
             .await
         {
             tracing::warn!(%error, "event listener cannot LISTEN; retrying");
-            tokio::time::sleep(RECONNECT_DELAY).await;
+            if pause_or_stop(&mut stopped).await {
+                return;
+            }
             continue;
         }
         // Whatever committed while nobody listened.

@@ -110,17 +110,7 @@ pub(crate) fn require_variables(
 /// The name of the argument whose value starts at `pos`: async-graphql reports argument
 /// coercion failures at the value's position but does not name the argument.
 pub(crate) fn argument_at(document: &ExecutableDocument, pos: Pos) -> Option<String> {
-    document
-        .operations
-        .iter()
-        .map(|(_, operation)| &operation.node.selection_set.node)
-        .chain(
-            document
-                .fragments
-                .values()
-                .map(|fragment| &fragment.node.selection_set.node),
-        )
-        .find_map(|set| argument_in(set, pos))
+    crate::graphql::top_selection_sets(document).find_map(|set| argument_in(set, pos))
 }
 
 fn argument_in(set: &SelectionSet, pos: Pos) -> Option<String> {

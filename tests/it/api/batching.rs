@@ -16,7 +16,6 @@ use escrowgrid::adapters::seaorm::{PgStore, PoolSettings};
 use escrowgrid::domain::PositionState;
 use escrowgrid::ports::Store;
 use futures::StreamExt as _;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -172,19 +171,7 @@ fn nested(first: [u32; 3], totals: [bool; 3]) -> String {
 }
 
 pub(crate) async fn statements(app: &TestApp) -> u64 {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .header("X-API-Key", &app.root_key)
-        .send()
-        .await
-        .expect("the server answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.expect("a text body");
-    text.lines()
-        .find_map(|line| line.strip_prefix("escrowgrid_db_statements_total "))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no escrowgrid_db_statements_total in {text}"))
+    app.metric("escrowgrid_db_statements_total").await
 }
 
 /// Waits until nothing runs in the background: on PostgreSQL the event listener reads the

@@ -7,25 +7,10 @@ use super::support::{TestApp, TestStore};
 use super::ws_support::WAIT;
 use serde_json::{Value, json};
 
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .header("X-API-Key", &app.root_key)
-        .send()
-        .await
-        .expect("the server answers");
-    let text = response.text().await.expect("a text body");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 async fn hits_and_misses(app: &TestApp) -> (u64, u64) {
     (
-        metric(app, "escrowgrid_document_cache_hits_total").await,
-        metric(app, "escrowgrid_document_cache_misses_total").await,
+        app.metric("escrowgrid_document_cache_hits_total").await,
+        app.metric("escrowgrid_document_cache_misses_total").await,
     )
 }
 
@@ -136,7 +121,7 @@ async fn the_cache_keeps_at_most_its_entries_and_forgets_the_oldest_first() {
     for text in texts {
         app.root(text, json!({})).await;
     }
-    assert_eq!(metric(&app, "escrowgrid_document_cache_entries").await, 2);
+    assert_eq!(app.metric("escrowgrid_document_cache_entries").await, 2);
     let before = hits_and_misses(&app).await;
     app.root(texts[2], json!({})).await;
     app.root(texts[0], json!({})).await;

@@ -302,6 +302,23 @@ impl Api {
         format!("{}{path}", self.address)
     }
 
+    /// One unlabelled sample from `/metrics` (read with the root key).
+    pub(crate) async fn metric(&self, name: &str) -> u64 {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .header("X-API-Key", &self.root_key)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response.text().await.expect("a text body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    }
+
     /// POSTs one operation as application/json; `key: None` sends no key.
     pub(crate) async fn gql(
         &self,
