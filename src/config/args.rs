@@ -309,6 +309,12 @@ pub struct SettingsArgs {
     /// Messages queued per socket before its subscriptions wait.
     #[arg(long, env = "WS_SEND_BUFFER", default_value_t = 256, global = true, help_heading = WEBSOCKET)]
     pub ws_send_buffer: usize,
+    /// Bytes a socket reads at a time (larger messages arrive in more reads).
+    #[arg(long, env = "WS_READ_BUFFER_BYTES", default_value_t = 8192, global = true, help_heading = WEBSOCKET)]
+    pub ws_read_buffer_bytes: usize,
+    /// Bytes a socket gathers before writing them out (a flush always writes).
+    #[arg(long, env = "WS_WRITE_BUFFER_BYTES", default_value_t = 8192, global = true, help_heading = WEBSOCKET)]
+    pub ws_write_buffer_bytes: usize,
 
     /// Comma-separated proxy addresses or CIDR blocks (e.g. 10.0.0.0/8) whose Forwarded /
     /// X-Forwarded-For headers are believed; none by default (the TCP peer is the client).

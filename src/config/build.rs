@@ -249,6 +249,8 @@ impl SettingsArgs {
             idle_timeout,
             send_timeout: millis("WS_SEND_TIMEOUT_MS", self.ws_send_timeout_ms)?,
             send_buffer: positive("WS_SEND_BUFFER", self.ws_send_buffer)?,
+            read_buffer_bytes: positive("WS_READ_BUFFER_BYTES", self.ws_read_buffer_bytes)?,
+            write_buffer_bytes: self.ws_write_buffer_bytes,
         })
     }
 

@@ -208,6 +208,20 @@ fn a_zero_rate_switches_limiting_off() {
 }
 
 #[test]
+fn websocket_buffers_are_configurable_and_a_zero_read_buffer_is_refused() {
+    let defaults = args(&[]).into_settings().expect("valid");
+    assert_eq!(defaults.websocket.read_buffer_bytes, 8192);
+    assert_eq!(defaults.websocket.write_buffer_bytes, 8192);
+    let settings = args(&["--ws-read-buffer-bytes=4096", "--ws-write-buffer-bytes=0"])
+        .into_settings()
+        .expect("valid");
+    assert_eq!(settings.websocket.read_buffer_bytes, 4096);
+    assert_eq!(settings.websocket.write_buffer_bytes, 0);
+    let message = refused(&["--ws-read-buffer-bytes=0"]).to_string();
+    assert!(message.contains("WS_READ_BUFFER_BYTES"), "{message}");
+}
+
+#[test]
 fn the_document_cache_is_configurable_and_zero_entries_switch_it_off() {
     let settings = args(&["--document-cache-entries=0", "--document-cache-bytes=4096"])
         .into_settings()

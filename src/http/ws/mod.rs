@@ -87,8 +87,11 @@ pub(crate) async fn upgrade(
     );
     // A subscribe message is a request body: the same size limit applies.
     let max_message = state.http().max_body_bytes;
+    let buffers = &state.ws().settings;
     upgrade
         .protocols([Dialect::TRANSPORT_WS, Dialect::LEGACY])
+        .read_buffer_size(buffers.read_buffer_bytes)
+        .write_buffer_size(buffers.write_buffer_bytes)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| session.run(socket, revocations).instrument(span))

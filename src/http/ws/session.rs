@@ -53,6 +53,12 @@ pub struct SessionSettings {
     pub send_timeout: Duration,
     /// Messages queued per connection before its subscriptions wait (and fall behind).
     pub send_buffer: usize,
+    /// The socket's read chunk and write batch, in bytes. tungstenite's defaults (128 KiB
+    /// each) are sized for bulk streams and cost every idle socket that much memory;
+    /// GraphQL-over-websocket messages are small, and a larger one (up to MAX_BODY_BYTES)
+    /// still arrives whole, only in more reads.
+    pub read_buffer_bytes: usize,
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for SessionSettings {
@@ -63,6 +69,8 @@ impl Default for SessionSettings {
             idle_timeout: Duration::from_secs(45),
             send_timeout: Duration::from_secs(10),
             send_buffer: 256,
+            read_buffer_bytes: 8 * 1024,
+            write_buffer_bytes: 8 * 1024,
         }
     }
 }

@@ -475,3 +475,25 @@ async fn a_read_only_key_may_subscribe_to_its_own_institution() {
     assert_eq!(message["type"], "error", "{message}");
     assert_eq!(error_code(&message), "FORBIDDEN");
 }
+
+/// Sockets read 8 KiB at a time (`WS_READ_BUFFER_BYTES`): a message many times that size, within
+/// MAX_BODY_BYTES, still arrives whole and is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_far_larger_than_the_read_buffer_arrives_whole() {
+    let app = TestApp::new(TestStore::memory()).spawn().await;
+    let mut ws = app.connect_with_key(&app.root_key).await;
+    let padding = "x".repeat(200 * 1024);
+    ws.subscribe(
+        "big",
+        // Variables the operation does not declare are carried, not validated.
+        "{ viewer { role } }",
+        json!({ "pad": padding }),
+    )
+    .await;
+    let answer = ws.next_json().await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(
+        answer["payload"]["data"]["viewer"]["role"], "ROOT",
+        "{answer}"
+    );
+}
