@@ -9,6 +9,7 @@
 //! delivered, which proves nothing else came.
 
 use super::fixtures::{Tenant, seed_tenant};
+use super::node_clients::NodeClients;
 use super::support::{TestApp, TestStore};
 use super::ws_support::{
     Dialect, Received, SUBSCRIPTION, WAIT, WsClient, error_code, event_of, key_of, string,
@@ -20,8 +21,6 @@ use escrowgrid::domain::{PositionId, PositionState};
 use escrowgrid::ports::{Scope, Store};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::MaybeTlsStream;
@@ -587,36 +586,19 @@ async fn the_legacy_graphql_ws_subprotocol_receives_events(app: TestApp) {
 }
 
 async fn the_graphql_ws_reference_client_receives_events(app: TestApp) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let node_ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    let modules_ok = ["graphql-ws", "ws", "graphql"]
-        .iter()
-        .all(|name| dir.join("node_modules").join(name).is_dir());
-    if !(node_ok && modules_ok) {
-        let reason = if node_ok {
-            "tests/node/node_modules lacks graphql-ws/ws (run `npm ci --prefix tests/node`)"
-        } else {
-            "node is not installed"
-        };
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the graphql-ws reference client is required under CI: {reason}"
-        );
-        let _ = std::io::stderr().write_all(
-            format!("\n*** SKIPPED graphql-ws reference client test: {reason}\n").as_bytes(),
-        );
+    let Some(node) = NodeClients::find(
+        "the graphql-ws reference client test",
+        &["graphql-ws", "ws", "graphql"],
+    ) else {
         return;
-    }
+    };
     let api = app.api();
     let tenant = seed_tenant(&api, "Acme Bank").await;
     let p = api
         .create_position(&tenant.admin_key, &tenant.asset_id)
         .await;
-    let child = std::process::Command::new("node")
-        .arg(dir.join("graphql-ws-client.mjs"))
+    let child = node
+        .command("graphql-ws-client.mjs")
         .args([
             app.ws_url(),
             tenant.admin_key.clone(),
