@@ -9,7 +9,7 @@ mod tests;
 
 pub use args::{Cli, Command, LogFormat, SettingsArgs};
 
-use crate::graphql::{DocumentCacheLimits, SchemaOptions};
+use crate::graphql::{DocumentCacheLimits, PersistedSettings, SchemaOptions};
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings};
 use crate::service::{ApiKeyToken, KeyCacheConfig, RateLimitConfig};
 use std::net::IpAddr;
@@ -69,6 +69,8 @@ pub struct Settings {
     pub schema: SchemaOptions,
     /// How many parsed documents, and how much of their text, are kept.
     pub document_cache: DocumentCacheLimits,
+    /// The trusted-documents manifest and policy.
+    pub persisted: PersistedSettings,
     pub http: HttpSettings,
     /// Per-client limits, connection caps and time limits, and the refusal audit.
     pub clients: ClientSettings,
@@ -100,6 +102,7 @@ impl Settings {
             websocket: SessionSettings::default(),
             schema: SchemaOptions::default(),
             document_cache: DocumentCacheLimits::default(),
+            persisted: PersistedSettings::default(),
             http: HttpSettings::default(),
             clients: ClientSettings::default(),
             rate_limit: RateLimitConfig::default(),
@@ -138,4 +141,8 @@ pub enum ConfigError {
     TrustedProxy(String),
     #[error("METRICS_ADDR {0:?} is not an address like 0.0.0.0:9464")]
     MetricsAddr(String),
+    #[error("TRUSTED_DOCUMENTS {path:?}: {reason}")]
+    TrustedDocuments { path: String, reason: String },
+    #[error("TRUSTED_DOCUMENTS_ONLY=true needs TRUSTED_DOCUMENTS (a manifest file)")]
+    TrustedDocumentsMissing,
 }

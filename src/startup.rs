@@ -117,6 +117,7 @@ impl Application {
             graphql::build_fast_schema(services.clone(), &settings.schema),
             settings.schema.clone(),
             settings.document_cache,
+            settings.persisted.clone(),
         );
         let (shutdown, shutdown_watch) = watch::channel(false);
         let sessions = Sessions::default();

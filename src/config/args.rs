@@ -41,6 +41,7 @@ const TIMEOUTS: &str = "Timeouts and shutdown";
 const WEBSOCKET: &str = "WebSocket sessions";
 const OBSERVABILITY: &str = "Observability";
 const CLIENTS: &str = "Clients without a valid key, connections";
+const PERSISTED: &str = "Persisted documents";
 
 /// Raw flags and environment; `global` so they work before or after the subcommand.
 #[derive(Debug, clap::Args)]
@@ -138,6 +139,38 @@ pub struct SettingsArgs {
         help_heading = LIMITS
     )]
     pub document_cache_bytes: usize,
+
+    /// A JSON manifest `{ "<sha256>": "<document>" }` of trusted documents, which requests may
+    /// name by hash (`extensions.persistedQuery.sha256Hash`).
+    #[arg(long, env = "TRUSTED_DOCUMENTS", global = true, help_heading = PERSISTED)]
+    pub trusted_documents: Option<std::path::PathBuf>,
+    /// Refuse every document that is not in TRUSTED_DOCUMENTS (PERSISTED_QUERY_NOT_IN_LIST),
+    /// over HTTP and websockets; clients can no longer register documents.
+    #[arg(
+        long,
+        env = "TRUSTED_DOCUMENTS_ONLY",
+        default_value_t = false,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        global = true,
+        help_heading = PERSISTED
+    )]
+    pub trusted_documents_only: bool,
+    /// Let the root key send any document while TRUSTED_DOCUMENTS_ONLY is on.
+    #[arg(
+        long,
+        env = "TRUSTED_DOCUMENTS_EXEMPT_ROOT",
+        default_value_t = false,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        global = true,
+        help_heading = PERSISTED
+    )]
+    pub trusted_documents_exempt_root: bool,
+    /// Seconds a shared cache (a CDN) may keep a successful GET read, keyed by `Vary` on the
+    /// caller's key headers; 0 answers every request `Cache-Control: no-store`.
+    #[arg(long, env = "GET_CACHE_MAX_AGE_SECONDS", default_value_t = 0, global = true, help_heading = PERSISTED)]
+    pub get_cache_max_age_seconds: u64,
 
     /// Deepest field nesting a document may reach (1 to 32).
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15, global = true, help_heading = LIMITS)]

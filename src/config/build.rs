@@ -5,11 +5,12 @@ use super::{
     ConfigError, LogFormat, MIN_ROOT_KEY_LEN, PoolConfig, RootKey, Settings, SettingsArgs,
     ShutdownSettings,
 };
-use crate::graphql::{DocumentCacheLimits, SchemaOptions};
+use crate::graphql::{DocumentCacheLimits, PersistedSettings, SchemaOptions, TrustedDocuments};
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings, TrustedProxies};
 use crate::service::{ApiKeyToken, KeyCacheConfig, Quota, RateLimitConfig};
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// async-graphql refuses documents nested deeper than 32 levels while parsing, whatever the
@@ -59,6 +60,7 @@ impl SettingsArgs {
                 max_entries: self.document_cache_entries,
                 max_bytes: positive("DOCUMENT_CACHE_BYTES", self.document_cache_bytes)?,
             },
+            persisted: self.persisted()?,
             http: self.http()?,
             clients: self.clients()?,
             rate_limit: self.rate_limit()?,
@@ -103,6 +105,31 @@ impl SettingsArgs {
         })
     }
 
+    fn persisted(&self) -> Result<PersistedSettings, ConfigError> {
+        let trusted = match &self.trusted_documents {
+            None => None,
+            Some(path) => {
+                let failed = |reason: String| ConfigError::TrustedDocuments {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let text =
+                    std::fs::read_to_string(path).map_err(|error| failed(error.to_string()))?;
+                let manifest = TrustedDocuments::from_manifest(&text)
+                    .map_err(|error| failed(error.to_string()))?;
+                Some(Arc::new(manifest))
+            }
+        };
+        if self.trusted_documents_only && trusted.is_none() {
+            return Err(ConfigError::TrustedDocumentsMissing);
+        }
+        Ok(PersistedSettings {
+            trusted,
+            trusted_only: self.trusted_documents_only,
+            exempt_root: self.trusted_documents_exempt_root,
+        })
+    }
+
     fn schema(&self) -> Result<SchemaOptions, ConfigError> {
         let depth = self.max_query_depth;
         if !(1..=MAX_DEPTH_CEILING).contains(&depth) {
@@ -137,6 +164,7 @@ impl SettingsArgs {
             max_batch_size: positive("MAX_BATCH_SIZE", self.max_batch_size)?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", self.request_timeout_ms)?,
             graphiql: self.graphiql,
+            get_cache_max_age: Duration::from_secs(self.get_cache_max_age_seconds),
         })
     }
 

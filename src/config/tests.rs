@@ -6,6 +6,7 @@ use crate::graphql::SchemaOptions;
 use crate::http::HttpSettings;
 use crate::service::{ApiKeyToken, Quota, RateLimitConfig};
 use clap::Parser as _;
+use sha2::Digest as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -150,6 +151,7 @@ fn every_knob_is_read_from_its_flag() {
         "--ws-send-buffer=8",
         "--metrics-addr=127.0.0.1:9464",
         "--metrics-max-operation-names=7",
+        "--get-cache-max-age-seconds=30",
     ])
     .into_settings()
     .expect("valid");
@@ -173,6 +175,7 @@ fn every_knob_is_read_from_its_flag() {
             max_batch_size: 5,
             request_timeout: Duration::from_millis(1500),
             graphiql: false,
+            get_cache_max_age: Duration::from_secs(30),
         }
     );
     assert_eq!(
@@ -334,10 +337,84 @@ fn help_documents_every_setting_with_its_variable() {
         "LOG_FORMAT",
         "METRICS_ADDR",
         "METRICS_MAX_OPERATION_NAMES",
+        "TRUSTED_DOCUMENTS",
+        "TRUSTED_DOCUMENTS_ONLY",
+        "TRUSTED_DOCUMENTS_EXEMPT_ROOT",
+        "GET_CACHE_MAX_AGE_SECONDS",
     ] {
         assert!(
             help.contains(&format!("[env: {variable}")),
             "--help lacks {variable}"
         );
     }
+}
+
+/// A manifest file in the temporary directory, removed when dropped.
+struct Manifest(std::path::PathBuf);
+
+impl Manifest {
+    fn new(json: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("escrowgrid-manifest-{}.json", uuid::Uuid::now_v7()));
+        std::fs::write(&path, json).expect("the temporary directory is writable");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for Manifest {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_trusted_documents_manifest_is_loaded_and_a_bad_one_is_refused_naming_the_file() {
+    let document = "{ viewer { role } }";
+    let good = Manifest::new(
+        &serde_json::json!({ hex::encode(sha2::Sha256::digest(document)): document }).to_string(),
+    );
+    let settings = args(&[
+        "--trusted-documents",
+        good.path(),
+        "--trusted-documents-only",
+        "true",
+    ])
+    .into_settings()
+    .expect("valid");
+    assert_eq!(
+        settings
+            .persisted
+            .trusted
+            .as_ref()
+            .map(|trusted| trusted.len()),
+        Some(1)
+    );
+    assert!(settings.persisted.trusted_only);
+    assert!(
+        !settings.persisted.exempt_root,
+        "the root key is not exempt by default"
+    );
+
+    let wrong = Manifest::new(&serde_json::json!({ "00".repeat(32): document }).to_string());
+    for (path, reason) in [
+        (wrong.path(), "is not the SHA-256 of its document"),
+        ("/nonexistent/manifest.json", "No such file"),
+    ] {
+        let error = refused(&["--trusted-documents", path]);
+        let message = error.to_string();
+        assert!(
+            message.contains("TRUSTED_DOCUMENTS")
+                && message.contains(path)
+                && message.contains(reason),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        refused(&["--trusted-documents-only", "true"]),
+        ConfigError::TrustedDocumentsMissing
+    );
 }

@@ -75,6 +75,11 @@ error_codes! {
     /// A subscriber fell so far behind the live events that it was dropped; it resubscribes
     /// with `after` set to the last cursor it received. Only on websockets.
     SubscriberTooSlow = "SUBSCRIBER_TOO_SLOW", 200;
+    /// The `persistedQuery` hash is not known here (yet): send the document's text with it,
+    /// and it is registered. The message is `PersistedQueryNotFound`, as Apollo clients expect.
+    PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND", 400;
+    /// Only trusted documents run on this server, and this one is not in its manifest.
+    PersistedQueryNotInList = "PERSISTED_QUERY_NOT_IN_LIST", 400;
 }
 
 impl fmt::Display for ErrorCode {

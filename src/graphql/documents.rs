@@ -8,14 +8,18 @@
 //!
 //! The cache is keyed by the document text itself (its hash picks the slot, the text decides),
 //! one cache per pair of schemas, so a hit can never be another document's; it is bounded by
-//! entries and by bytes of text, and forgets the oldest entry first.
+//! entries and by bytes of text, and forgets the oldest entry first. A document registered
+//! under its SHA-256 (`persisted`) is found by that hash too, for as long as it is cached.
 
 use super::AppSchema;
 use super::ErrorCode;
 use super::limits::{DocumentShapes, SchemaOptions, check_input_lists, cost_reads_variables};
+use super::persisted::{
+    DocumentHash, Persisted, PersistedSettings, PersistedStats, Source, requested_hash,
+};
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerError, Variables};
+use async_graphql::{Request, ServerError, Variables};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,9 +66,16 @@ pub struct DocumentCacheStats {
     pub entries: u64,
 }
 
+struct Cached {
+    document: Arc<Document>,
+    /// The hash a client registered the text under, to forget with it.
+    registered_as: Option<DocumentHash>,
+}
+
 #[derive(Default)]
 struct Slots {
-    by_text: HashMap<Arc<str>, Arc<Document>>,
+    by_text: HashMap<Arc<str>, Cached>,
+    by_hash: HashMap<DocumentHash, Arc<str>>,
     /// Insertion order, oldest first: what eviction takes.
     order: VecDeque<Arc<str>>,
     bytes: usize,
@@ -77,6 +88,7 @@ pub struct Executor {
     options: SchemaOptions,
     shapes: Arc<DocumentShapes>,
     limits: DocumentCacheLimits,
+    persisted: Persisted,
     slots: Mutex<Slots>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -89,6 +101,7 @@ impl Executor {
         fast: AppSchema,
         options: SchemaOptions,
         limits: DocumentCacheLimits,
+        persisted: PersistedSettings,
     ) -> Self {
         Self {
             checked,
@@ -96,6 +109,7 @@ impl Executor {
             options,
             shapes: DocumentShapes::of_schema(),
             limits,
+            persisted: Persisted::new(persisted),
             slots: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -120,6 +134,84 @@ impl Executor {
             misses: self.misses.load(Ordering::Relaxed),
             entries: u64::try_from(entries).unwrap_or(u64::MAX),
         }
+    }
+
+    #[must_use]
+    pub fn persisted_stats(&self) -> PersistedStats {
+        self.persisted.stats()
+    }
+
+    /// The parsed document `request` runs: `resolve_persisted`, then `document`, and a text
+    /// sent with its hash is registered under it once it parses.
+    ///
+    /// # Errors
+    /// `resolve_persisted`'s and `document`'s.
+    pub(crate) fn request_document(
+        &self,
+        request: &mut Request,
+        root: bool,
+    ) -> Result<Arc<Document>, ServerError> {
+        let register = self.resolve_persisted(request, root)?;
+        let document = self.document(&request.query)?;
+        if let Some(hash) = register {
+            self.register(hash, &request.query);
+        }
+        Ok(document)
+    }
+
+    /// Applies `extensions.persistedQuery` and the trusted-documents policy, for a caller that
+    /// is `root` or not: a hash alone is replaced by the text it names (written into the
+    /// request, which logs and error positions read). Returns the hash to register the text
+    /// under once it parses.
+    ///
+    /// # Errors
+    /// PERSISTED_QUERY_NOT_FOUND, PERSISTED_QUERY_NOT_IN_LIST, and BAD_USER_INPUT for a
+    /// malformed extension or a hash that is not its text's.
+    pub(crate) fn resolve_persisted(
+        &self,
+        request: &mut Request,
+        root: bool,
+    ) -> Result<Option<DocumentHash>, ServerError> {
+        let hash = requested_hash(&request.extensions)?;
+        match self.persisted.source(&request.query, hash, root)? {
+            Source::Text { register } => Ok(register),
+            Source::Known(text) => {
+                request.query = text.to_string();
+                Ok(None)
+            }
+            Source::Registered(hash) => {
+                let text = self
+                    .registered_text(&hash)
+                    .ok_or_else(|| self.persisted.miss())?;
+                self.persisted.registered_hit();
+                request.query = text.to_string();
+                Ok(None)
+            }
+        }
+    }
+
+    fn registered_text(&self, hash: &DocumentHash) -> Option<Arc<str>> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.by_hash.get(hash).cloned()
+    }
+
+    /// Files a cached text under its hash; a text the cache does not hold (too large, or the
+    /// cache is off) is not registered, and its hash keeps missing.
+    pub(crate) fn register(&self, hash: DocumentHash, query: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((text, cached)) = slots.by_text.get_key_value(query) else {
+            return;
+        };
+        if cached.registered_as.is_some() {
+            return;
+        }
+        let text = Arc::clone(text);
+        if let Some(cached) = slots.by_text.get_mut(query) {
+            cached.registered_as = Some(hash);
+        }
+        slots.by_hash.insert(hash, text);
+        drop(slots);
+        self.persisted.registered();
     }
 
     /// The parsed document for `query`: the text limits and the parse run only the first time
@@ -156,7 +248,10 @@ impl Executor {
             return None;
         }
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.by_text.get(query).cloned()
+        slots
+            .by_text
+            .get(query)
+            .map(|cached| Arc::clone(&cached.document))
     }
 
     fn remember(&self, query: &str, document: &Arc<Document>) {
@@ -175,12 +270,24 @@ impl Executor {
                 break;
             };
             slots.bytes -= oldest.len();
-            slots.by_text.remove(&oldest);
+            if let Some(hash) = slots
+                .by_text
+                .remove(&oldest)
+                .and_then(|cached| cached.registered_as)
+            {
+                slots.by_hash.remove(&hash);
+            }
         }
         let text: Arc<str> = Arc::from(query);
         slots.bytes += text.len();
         slots.order.push_back(Arc::clone(&text));
-        slots.by_text.insert(text, Arc::clone(document));
+        slots.by_text.insert(
+            text,
+            Cached {
+                document: Arc::clone(document),
+                registered_as: None,
+            },
+        );
     }
 
     /// The schema to run `document` on with these variables. The fast one only for a

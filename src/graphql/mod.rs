@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod loaders;
 mod mutation;
+mod persisted;
 mod query;
 mod scalars;
 mod stages;
@@ -22,6 +23,7 @@ pub use documents::{DocumentCacheLimits, DocumentCacheStats, Executor};
 pub use limits::SchemaOptions;
 pub(crate) use limits::top_selection_sets;
 pub use mutation::MutationRoot;
+pub use persisted::{ManifestError, PersistedSettings, PersistedStats, TrustedDocuments};
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 

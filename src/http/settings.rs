@@ -14,6 +14,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Whether browsers get GraphiQL at `GET /graphql`.
     pub graphiql: bool,
+    /// How long a shared cache (a CDN) may keep a GET read that succeeded, per key; zero
+    /// keeps every response out of every cache.
+    pub get_cache_max_age: Duration,
 }
 
 impl Default for HttpSettings {
@@ -23,6 +26,7 @@ impl Default for HttpSettings {
             max_batch_size: 20,
             request_timeout: Duration::from_secs(30),
             graphiql: true,
+            get_cache_max_age: Duration::ZERO,
         }
     }
 }

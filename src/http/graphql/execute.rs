@@ -5,7 +5,7 @@ use super::document;
 use crate::graphql::{ErrorCode, bad_user_input, code_of, prepare_request};
 use crate::http::AppState;
 use crate::http::metrics;
-use crate::service::RequestContext;
+use crate::service::{RequestContext, Viewer};
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, ServerError};
@@ -56,7 +56,8 @@ pub(crate) async fn run(
     // reuses the document. A new text is scanned first: a flood of tokens or aliases is
     // refused for the price of one read.
     let executor = state.executor();
-    let document = match executor.document(&request.query) {
+    let root = matches!(ctx.viewer, Viewer::Root);
+    let document = match executor.request_document(&mut request, root) {
         Ok(document) => document,
         Err(error) => return Outcome::Rejected(vec![error]),
     };

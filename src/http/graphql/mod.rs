@@ -144,7 +144,8 @@ pub(crate) async fn get_graphql(
         Err(_) => HashMap::new(),
     };
     // With GraphiQL off, a browser falls through to content negotiation like any client.
-    if state.http().graphiql && !params.contains_key("query") && wants_html(&headers) {
+    let names_a_document = params.contains_key("query") || params.contains_key("extensions");
+    if state.http().graphiql && !names_a_document && wants_html(&headers) {
         return graphiql::page();
     }
     let Some(format) = negotiate(&headers) else {

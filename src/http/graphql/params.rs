@@ -84,9 +84,9 @@ pub(crate) fn from_json_body(bytes: &[u8], limits: BodyLimits) -> Result<Batch, 
 
 fn from_object(mut object: Map<String, Json>) -> Result<Request, HttpError> {
     let query = match object.remove("query") {
-        Some(Json::String(query)) => query,
+        Some(Json::String(query)) => Some(query),
+        None | Some(Json::Null) => None,
         Some(_) => return Err(invalid("query", "query must be a string")),
-        None => return Err(invalid("query", "query is required")),
     };
     let operation_name = match object.remove("operationName") {
         Some(Json::String(name)) => Some(name),
@@ -113,9 +113,7 @@ fn map_or_null(field: &str, value: Option<Json>) -> Result<Map<String, Json>, Ht
 
 /// A GET query string: `query`, `operationName`, and `variables`/`extensions` as JSON text.
 pub(crate) fn from_query_string(mut params: HashMap<String, String>) -> Result<Request, HttpError> {
-    let query = params
-        .remove("query")
-        .ok_or_else(|| invalid("query", "the query parameter is required"))?;
+    let query = params.remove("query");
     let operation_name = params
         .remove("operationName")
         .filter(|name| !name.is_empty());
@@ -134,12 +132,18 @@ pub(crate) fn from_query_string(mut params: HashMap<String, String>) -> Result<R
     build(query, operation_name, variables, extensions)
 }
 
+/// `query` may be left out only by a request that names its document by hash.
 fn build(
-    query: String,
+    query: Option<String>,
     operation_name: Option<String>,
     variables: Map<String, Json>,
     extensions: Map<String, Json>,
 ) -> Result<Request, HttpError> {
+    let query = match query {
+        Some(query) => query,
+        None if extensions.contains_key("persistedQuery") => String::new(),
+        None => return Err(invalid("query", "query is required")),
+    };
     let mut request = Request::new(query).variables(Variables::from_json(Json::Object(variables)));
     request.operation_name = operation_name;
     for (name, value) in extensions {

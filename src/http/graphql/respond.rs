@@ -16,7 +16,7 @@ use async_graphql::ServerError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(super) async fn respond(
     state: &AppState,
@@ -26,6 +26,7 @@ pub(super) async fn respond(
     format: Format,
     deadline: Deadline,
 ) -> Response {
+    let mut cacheable = false;
     let mut response = match batch {
         Batch::Single(request) => {
             let (step, operation, measured) =
@@ -36,7 +37,10 @@ pub(super) async fn respond(
                 Some(Outcome::MutationOverGet) => {
                     return mutation_over_get().into_response(format);
                 }
-                Some(Outcome::Executed(response)) => format.respond(StatusCode::OK, &response),
+                Some(Outcome::Executed(response)) => {
+                    cacheable = read_only && response.errors.is_empty();
+                    format.respond(StatusCode::OK, &response)
+                }
                 Some(Outcome::Rejected(errors)) => {
                     let (status, body) = rejected(&errors, format);
                     format.respond(status, &body)
@@ -84,11 +88,28 @@ pub(super) async fn respond(
             format.respond(status, &bodies)
         }
     };
-    // Results depend on the caller's key, so no shared cache may keep them.
+    cache_headers(&mut response, cacheable, state.http().get_cache_max_age);
     response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+}
+
+/// Results depend on the caller's key, so by default no cache may keep them. With
+/// `GET_CACHE_MAX_AGE_SECONDS` a GET read that succeeded (a persisted query's URL is short
+/// and stable) may be kept that long by a shared cache, once per key and media type; errors,
+/// misses included, never are, or a client's retry would meet the cached miss.
+fn cache_headers(response: &mut Response, cacheable: bool, max_age: Duration) {
+    let headers = response.headers_mut();
+    if !cacheable || max_age.is_zero() {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
+    }
+    let policy = format!("public, max-age={}", max_age.as_secs());
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Authorization, X-API-Key"),
+    );
 }
 
 /// Runs one operation until the deadline and records it in the metrics.

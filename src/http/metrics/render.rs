@@ -8,7 +8,7 @@ use super::super::clients::Client;
 use super::super::error::HttpError;
 use super::super::request_id::RequestId;
 use super::Metrics;
-use crate::graphql::ErrorCode;
+use crate::graphql::{ErrorCode, PersistedStats};
 use crate::service::{RefusalReason, ViewerRole};
 use axum::Extension;
 use axum::extract::State;
@@ -219,6 +219,8 @@ pub(crate) fn text(state: &AppState) -> String {
         documents.entries,
     );
 
+    persisted(&mut out, state.executor().persisted_stats());
+
     header(
         &mut out,
         "escrowgrid_subscription_events_delivered_total",
@@ -341,4 +343,40 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+fn persisted(out: &mut String, stats: PersistedStats) {
+    header(
+        out,
+        "escrowgrid_persisted_document_hits_total",
+        "counter",
+        "Documents named by hash and found: in the trusted manifest, or registered by a client.",
+    );
+    for (source, count) in [
+        ("trusted", stats.trusted_hits),
+        ("registered", stats.registered_hits),
+    ] {
+        let _ = writeln!(
+            out,
+            "escrowgrid_persisted_document_hits_total{{source=\"{source}\"}} {count}"
+        );
+    }
+    counter(
+        out,
+        "escrowgrid_persisted_document_misses_total",
+        "Hashes nobody knew, answered with PERSISTED_QUERY_NOT_FOUND.",
+        stats.misses,
+    );
+    counter(
+        out,
+        "escrowgrid_persisted_document_registrations_total",
+        "Documents registered under their hash by a client (automatic persisted queries).",
+        stats.registrations,
+    );
+    counter(
+        out,
+        "escrowgrid_trusted_document_refusals_total",
+        "Documents refused with PERSISTED_QUERY_NOT_IN_LIST (TRUSTED_DOCUMENTS_ONLY).",
+        stats.refusals,
+    );
 }

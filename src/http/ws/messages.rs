@@ -29,6 +29,8 @@ impl Dialect {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OperationPayload {
+    /// Empty when `extensions.persistedQuery` names the document by hash.
+    #[serde(default)]
     pub(crate) query: String,
     #[serde(default)]
     pub(crate) operation_name: Option<String>,

@@ -19,8 +19,8 @@ pub(super) struct Described {
     pub(super) document: Option<Arc<Document>>,
 }
 
-pub(super) fn describe(executor: &Executor, payload: &OperationPayload) -> Described {
-    let Ok(document) = executor.document(&payload.query) else {
+pub(super) fn describe(executor: &Executor, request: &async_graphql::Request) -> Described {
+    let Ok(document) = executor.document(&request.query) else {
         return Described {
             name: UNKNOWN.to_owned(),
             kind: None,
@@ -28,7 +28,7 @@ pub(super) fn describe(executor: &Executor, payload: &OperationPayload) -> Descr
         };
     };
     let parsed = document.parsed();
-    let name = payload.operation_name.as_deref();
+    let name = request.operation_name.as_deref();
     let (name, kind) = match document::select(parsed, name) {
         Ok(selected) => (
             document::selected_name(parsed, name)

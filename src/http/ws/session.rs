@@ -353,25 +353,39 @@ impl Session {
         };
         let task = async move {
             let started = std::time::Instant::now();
-            let described = describe(state.executor(), &payload);
-            let (operation, kind) = (described.name, described.kind);
-            tracing::info!(%operation, kind = ?kind, "websocket operation started");
-            let subscription = kind == Some(OperationType::Subscription);
-            let request = match to_request(payload) {
-                Ok(mut request) => {
-                    if let Some(document) = &described.document {
-                        request.set_parsed_query(document.parsed().clone());
-                    }
-                    prepare_request(request, state.services(), ctx)
-                }
-                Err(errors) => {
+            let root = matches!(ctx.viewer, Viewer::Root);
+            let refuse = |errors: Value| {
+                let out = out.clone();
+                let id = id.clone();
+                async move {
                     let _ = out
                         .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
                         .await;
                     let _ = out.send(Outgoing::Finished(id, generation)).await;
-                    return;
                 }
             };
+            let mut request = match to_request(payload) {
+                Ok(request) => request,
+                Err(errors) => return refuse(errors).await,
+            };
+            let register = match state.executor().resolve_persisted(&mut request, root) {
+                Ok(register) => register,
+                Err(error) => {
+                    tracing::info!(outcome = "rejected", "websocket operation refused");
+                    return refuse(serde_json::to_value([error]).unwrap_or(Value::Null)).await;
+                }
+            };
+            let described = describe(state.executor(), &request);
+            let (operation, kind) = (described.name, described.kind);
+            tracing::info!(%operation, kind = ?kind, "websocket operation started");
+            let subscription = kind == Some(OperationType::Subscription);
+            if let Some(document) = &described.document {
+                if let Some(hash) = register {
+                    state.executor().register(hash, &request.query);
+                }
+                request.set_parsed_query(document.parsed().clone());
+            }
+            let request = prepare_request(request, state.services(), ctx);
             let mut responses = state.schema().execute_stream(request);
             let mut first = true;
             let mut delivered = 0_u64;
