@@ -12,6 +12,7 @@ mod metrics;
 mod request_id;
 mod serve;
 mod settings;
+mod streamed;
 mod ws;
 
 pub use clients::{ClientLimits, TrustedProxies};
@@ -25,7 +26,7 @@ use crate::graphql::{AppSchema, Executor, SchemaOptions};
 use crate::service::{RateLimitConfig, RateLimiter, Services};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -130,6 +131,7 @@ pub fn router(state: AppState, cors_allow_origins: &[String]) -> Router {
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphql/stream", post(graphql::post_stream))
         .route("/graphql/assets/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -3,14 +3,14 @@
 //! id silently replace a running subscription, so the protocol is spoken here).
 
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
-use super::operation::{describe, to_request};
+use super::operation::to_request;
 use crate::domain::model::JsonObject;
-use crate::graphql::prepare_request;
 use crate::http::AppState;
 use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
 use crate::http::metrics::Transport;
 use crate::http::request_id::record_caller;
+use crate::http::streamed::{self, Started};
 use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -353,7 +353,6 @@ impl Session {
         };
         let task = async move {
             let started = std::time::Instant::now();
-            let root = matches!(ctx.viewer, Viewer::Root);
             let refuse = |errors: Value| {
                 let out = out.clone();
                 let id = id.clone();
@@ -364,35 +363,27 @@ impl Session {
                     let _ = out.send(Outgoing::Finished(id, generation)).await;
                 }
             };
-            let mut request = match to_request(payload) {
+            let request = match to_request(payload) {
                 Ok(request) => request,
                 Err(errors) => return refuse(errors).await,
             };
-            let register = match state.executor().resolve_persisted(&mut request, root) {
-                Ok(register) => register,
+            let Started {
+                described,
+                mut responses,
+            } = match streamed::start(&state, request, ctx) {
+                Ok(started) => started,
                 Err(error) => {
                     tracing::info!(outcome = "rejected", "websocket operation refused");
                     return refuse(serde_json::to_value([error]).unwrap_or(Value::Null)).await;
                 }
             };
-            let described = describe(state.executor(), &request);
             let (operation, kind) = (described.name, described.kind);
             tracing::info!(%operation, kind = ?kind, "websocket operation started");
             let subscription = kind == Some(OperationType::Subscription);
-            if let Some(document) = &described.document {
-                if let Some(hash) = register {
-                    state.executor().register(hash, &request.query);
-                }
-                request.set_parsed_query(document.parsed().clone());
-            }
-            let request = prepare_request(request, state.services(), ctx);
-            let mut responses = state.schema().execute_stream(request);
             let mut first = true;
             let mut delivered = 0_u64;
             while let Some(response) = responses.next().await {
-                let refused_at_start = first
-                    && response.data == async_graphql::Value::Null
-                    && !response.errors.is_empty();
+                let refused_at_start = first && streamed::refused_at_start(&response);
                 first = false;
                 let event = subscription && response.errors.is_empty();
                 let body = serde_json::to_value(&response).unwrap_or(Value::Null);
