@@ -11,6 +11,8 @@ use async_graphql::{Context, ID, InputObject, Subscription};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::stream::{BoxStream, StreamExt as _};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Which position events to deliver; every given field must match.
 #[derive(InputObject, Clone, Debug, Default)]
@@ -34,16 +36,48 @@ pub(crate) fn event_cursor(event: &PositionEvent) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn cursor_seq(cursor: &str) -> GqlResult<i64> {
+fn cursor_seq(cursor: &str, field: &str) -> GqlResult<i64> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
-        .map_err(|_| bad_input("after", "is not a PositionEvent cursor"))?;
+        .map_err(|_| bad_input(field, "is not a PositionEvent cursor"))?;
     let seq: [u8; 8] = bytes
         .get(20..28)
         .filter(|_| bytes.len() == 28)
         .and_then(|tail| tail.try_into().ok())
-        .ok_or_else(|| bad_input("after", "is not a PositionEvent cursor"))?;
+        .ok_or_else(|| bad_input(field, "is not a PositionEvent cursor"))?;
     Ok(i64::from_be_bytes(seq))
+}
+
+/// Request data of a transport that resumes by itself (Server-Sent Events' `Last-Event-ID`):
+/// the cursor to resume after, which wins over the document's `after`, since it is the last
+/// event this very stream delivered.
+#[derive(Clone, Debug)]
+pub struct ResumeAfter(pub String);
+
+/// Request data of a transport that labels each message with its event's cursor (the SSE
+/// `id`), whatever the document selects: the feed files each event's cursor here just before
+/// the executor turns that event into a response, one response per event, in order, so the
+/// transport takes one cursor per response it receives.
+#[derive(Clone, Debug, Default)]
+pub struct EventCursors(Arc<Mutex<VecDeque<Option<String>>>>);
+
+impl EventCursors {
+    fn push(&self, cursor: Option<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(cursor);
+    }
+
+    /// The cursor of the event behind the response just received; `None` for a response no
+    /// event is behind (a query's, a refusal).
+    pub fn take(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+            .flatten()
+    }
 }
 
 #[derive(Default)]
@@ -85,13 +119,25 @@ impl SubscriptionRoot {
                 .map(|states| states.into_iter().map(Into::into).collect()),
         };
         let filter = reader(ctx)?.permit(filter).gql()?;
-        let after = after.as_deref().map(cursor_seq).transpose()?;
+        let after = match ctx.data_opt::<ResumeAfter>() {
+            Some(ResumeAfter(cursor)) => Some(cursor_seq(cursor, "Last-Event-ID")?),
+            None => after
+                .as_deref()
+                .map(|cursor| cursor_seq(cursor, "after"))
+                .transpose()?,
+        };
         let feed = services(ctx)?
             .position_events(&viewer, filter, after)
             .await
             .gql()?;
+        let cursors = ctx.data_opt::<EventCursors>().cloned();
         Ok(feed
-            .map(|event| event.map(PositionEventNode).map_err(to_graphql))
+            .map(move |event| {
+                if let Some(cursors) = &cursors {
+                    cursors.push(event.as_ref().ok().map(event_cursor));
+                }
+                event.map(PositionEventNode).map_err(to_graphql)
+            })
             .boxed())
     }
 }

@@ -8,6 +8,9 @@ mod execute;
 mod json_scan;
 mod params;
 mod respond;
+mod stream;
+
+pub(crate) use stream::post_stream;
 
 use super::AppState;
 use super::accept::{Format, negotiate, wants_html};
@@ -67,6 +70,49 @@ fn charge(state: &AppState, viewer: &Viewer, cost: usize) -> Result<(), HttpErro
     })
 }
 
+/// The checks a POST passes before its operations run, in the GraphQL-over-HTTP order: the
+/// key, the media type, one token of the rate limit before the body is read (so a refused
+/// caller costs no parsing), the body, and one more token per further batched operation.
+async fn admit_post(
+    state: &AppState,
+    request_id: &RequestId,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: Body,
+    deadline: Deadline,
+) -> Result<(Viewer, Batch), HttpError> {
+    let viewer = deadline
+        .run(authenticate(
+            state,
+            headers,
+            &request_id.0,
+            "graphql",
+            client,
+        ))
+        .await??;
+    record_caller(&viewer);
+    require_json(headers)?;
+    charge(state, &viewer, 1)?;
+    let limit = state.http().max_body_bytes;
+    let body_timeout = state.clients().settings().body_timeout;
+    let bytes = deadline
+        .run(tokio::time::timeout(
+            body_timeout,
+            read_body(headers, body, limit),
+        ))
+        .await?
+        .unwrap_or_else(|_| Err(body_timed_out(body_timeout)))?;
+    let limits = params::BodyLimits {
+        max_batch: state.http().max_batch_size,
+        max_list: state.schema_options().max_input_list_length,
+    };
+    let batch = params::from_json_body(&bytes, limits)?;
+    if batch.len() > 1 {
+        charge(state, &viewer, batch.len() - 1)?;
+    }
+    Ok((viewer, batch))
+}
+
 pub(crate) async fn post_graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -78,55 +124,11 @@ pub(crate) async fn post_graphql(
     let Some(format) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let authenticated = deadline
-        .run(authenticate(
-            &state,
-            &headers,
-            &request_id.0,
-            "graphql",
-            client,
-        ))
-        .await
-        .and_then(|outcome| outcome);
-    let viewer = match authenticated {
-        Ok(viewer) => viewer,
-        Err(error) => return error.into_response(format),
-    };
-    record_caller(&viewer);
-    if let Err(error) = require_json(&headers) {
-        return error.into_response(format);
-    }
-    // One token before the body is read, so a refused caller costs no parsing.
-    if let Err(error) = charge(&state, &viewer, 1) {
-        return error.into_response(format);
-    }
-    let limit = state.http().max_body_bytes;
-    let body_timeout = state.clients().settings().body_timeout;
-    let read = deadline
-        .run(tokio::time::timeout(
-            body_timeout,
-            read_body(&headers, body, limit),
-        ))
-        .await
-        .and_then(|outcome| outcome.unwrap_or_else(|_| Err(body_timed_out(body_timeout))));
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(error) => return error.into_response(format),
-    };
-    let limits = params::BodyLimits {
-        max_batch: state.http().max_batch_size,
-        max_list: state.schema_options().max_input_list_length,
-    };
-    let batch = match params::from_json_body(&bytes, limits) {
-        Ok(batch) => batch,
-        Err(error) => return error.into_response(format),
-    };
-    // The rest of a batch: each operation costs one token.
-    if batch.len() > 1
-        && let Err(error) = charge(&state, &viewer, batch.len() - 1)
-    {
-        return error.into_response(format);
-    }
+    let (viewer, batch) =
+        match admit_post(&state, &request_id, client, &headers, body, deadline).await {
+            Ok(admitted) => admitted,
+            Err(error) => return error.into_response(format),
+        };
     let ctx = context(viewer, request_id);
     respond::respond(&state, ctx, batch, false, format, deadline).await
 }

@@ -19,6 +19,7 @@ mod platform;
 mod pool;
 mod schema;
 mod shutdown;
+mod sse;
 mod subscriptions;
 mod support;
 mod tenancy;
