@@ -342,6 +342,9 @@ pub struct SettingsArgs {
     /// Messages queued per socket before its subscriptions wait.
     #[arg(long, env = "WS_SEND_BUFFER", default_value_t = 256, global = true, help_heading = WEBSOCKET)]
     pub ws_send_buffer: usize,
+    /// Operations one socket may run at once; one more is refused (TOO_MANY_SUBSCRIPTIONS).
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, global = true, help_heading = WEBSOCKET)]
+    pub ws_max_subscriptions: usize,
     /// Bytes a socket reads at a time (larger messages arrive in more reads).
     #[arg(long, env = "WS_READ_BUFFER_BYTES", default_value_t = 8192, global = true, help_heading = WEBSOCKET)]
     pub ws_read_buffer_bytes: usize,

@@ -277,6 +277,7 @@ impl SettingsArgs {
             idle_timeout,
             send_timeout: millis("WS_SEND_TIMEOUT_MS", self.ws_send_timeout_ms)?,
             send_buffer: positive("WS_SEND_BUFFER", self.ws_send_buffer)?,
+            max_subscriptions: positive("WS_MAX_SUBSCRIPTIONS", self.ws_max_subscriptions)?,
             read_buffer_bytes: positive("WS_READ_BUFFER_BYTES", self.ws_read_buffer_bytes)?,
             write_buffer_bytes: self.ws_write_buffer_bytes,
         })

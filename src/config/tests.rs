@@ -149,6 +149,7 @@ fn every_knob_is_read_from_its_flag() {
         "--ws-idle-timeout-ms=600",
         "--ws-send-timeout-ms=300",
         "--ws-send-buffer=8",
+        "--ws-max-subscriptions=3",
         "--metrics-addr=127.0.0.1:9464",
         "--metrics-max-operation-names=7",
         "--get-cache-max-age-seconds=30",
@@ -195,6 +196,7 @@ fn every_knob_is_read_from_its_flag() {
     assert_eq!(settings.shutdown.drain, Duration::from_millis(1000));
     assert_eq!(settings.websocket.idle_timeout, Duration::from_millis(600));
     assert_eq!(settings.websocket.send_buffer, 8);
+    assert_eq!(settings.websocket.max_subscriptions, 3);
     assert_eq!(
         settings.metrics.listen,
         Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
@@ -334,6 +336,7 @@ fn help_documents_every_setting_with_its_variable() {
         "WS_IDLE_TIMEOUT_MS",
         "WS_SEND_TIMEOUT_MS",
         "WS_SEND_BUFFER",
+        "WS_MAX_SUBSCRIPTIONS",
         "LOG_FORMAT",
         "METRICS_ADDR",
         "METRICS_MAX_OPERATION_NAMES",

@@ -73,8 +73,12 @@ error_codes! {
     /// The document does not validate against the schema.
     GraphqlValidationFailed = "GRAPHQL_VALIDATION_FAILED", 400;
     /// A subscriber fell so far behind the live events that it was dropped; it resubscribes
-    /// with `after` set to the last cursor it received. Only on websockets.
+    /// with `after` set to the last cursor it received. Only on subscriptions (websockets and
+    /// event streams).
     SubscriberTooSlow = "SUBSCRIBER_TOO_SLOW", 200;
+    /// The socket already runs `WS_MAX_SUBSCRIPTIONS` operations (`extensions.max`); the id
+    /// stays free. Only on websockets.
+    TooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS", 200;
     /// The `persistedQuery` hash is not known here (yet): send the document's text with it,
     /// and it is registered. The message is `PersistedQueryNotFound`, as Apollo clients expect.
     PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND", 400;

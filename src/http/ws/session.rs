@@ -5,6 +5,7 @@
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::to_request;
 use crate::domain::model::JsonObject;
+use crate::graphql::ErrorCode;
 use crate::http::AppState;
 use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
@@ -53,6 +54,9 @@ pub struct SessionSettings {
     pub send_timeout: Duration,
     /// Messages queued per connection before its subscriptions wait (and fall behind).
     pub send_buffer: usize,
+    /// Operations one socket may run at once: each holds a task and a share of the socket's
+    /// queue, and one client must not take an instance's memory with a single connection.
+    pub max_subscriptions: usize,
     /// The socket's read chunk and write batch, in bytes. tungstenite's defaults (128 KiB
     /// each) are sized for bulk streams and cost every idle socket that much memory;
     /// GraphQL-over-websocket messages are small, and a larger one (up to MAX_BODY_BYTES)
@@ -69,6 +73,7 @@ impl Default for SessionSettings {
             idle_timeout: Duration::from_secs(45),
             send_timeout: Duration::from_secs(10),
             send_buffer: 256,
+            max_subscriptions: 100,
             read_buffer_bytes: 8 * 1024,
             write_buffer_bytes: 8 * 1024,
         }
@@ -83,6 +88,17 @@ enum Outgoing {
     /// The operation ended (its `complete` or `error` is already queued). The generation tells
     /// it from a later operation that reuses the id.
     Finished(String, u64),
+}
+
+fn too_many_subscriptions(max: usize) -> async_graphql::ServerError {
+    let mut error = ErrorCode::TooManySubscriptions.error(format!(
+        "this socket already runs {max} operations (WS_MAX_SUBSCRIPTIONS): complete one, or open another socket"
+    ));
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("max", async_graphql::Value::from(max));
+    error
 }
 
 /// How the connection ends.
@@ -179,7 +195,14 @@ impl Session {
                                 break Some(Closing { code: close::DUPLICATE_ID, reason: "Subscriber for this id already exists" });
                             }
                             // Refused like an operation that fails before it starts: an `error`
-                            // for this id, which stays free for a retry after `retryAfter`.
+                            // for this id, which stays free for a retry (after `retryAfter`, or
+                            // once another operation on the socket ends).
+                            if running.len() >= self.settings.max_subscriptions {
+                                let error = too_many_subscriptions(self.settings.max_subscriptions);
+                                let errors = serde_json::to_value([error]).unwrap_or(Value::Null);
+                                if !self.send(&mut sink, messages::error(self.dialect, &id, &errors)).await { break None; }
+                                continue;
+                            }
                             if let Err(retry) = self.state.rate_limiter().check(&viewer, 1) {
                                 self.state.metrics().rate_limited(Transport::Websocket);
                                 let errors = serde_json::to_value([rate_limited_error(retry)]).unwrap_or(Value::Null);

@@ -497,3 +497,29 @@ async fn a_message_far_larger_than_the_read_buffer_arrives_whole() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_over_the_sockets_cap_is_refused_and_its_id_stays_free() {
+    let app = TestApp::new(TestStore::memory())
+        .with_config(|settings| settings.websocket.max_subscriptions = 2)
+        .spawn()
+        .await;
+    let mut ws = app.connect_with_key(&app.root_key).await;
+    ws.subscribe_events("1", json!({}), None).await;
+    ws.subscribe_events("2", json!({}), None).await;
+    app.wait_for_subscriptions(2).await;
+    ws.subscribe_events("3", json!({}), None).await;
+    let refused = ws.next_json().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "3");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+        "{refused}"
+    );
+    assert_eq!(refused["payload"][0]["extensions"]["max"], 2);
+
+    ws.complete("1").await;
+    app.wait_for_subscriptions(1).await;
+    ws.subscribe_events("3", json!({}), None).await;
+    app.wait_for_subscriptions(2).await;
+}
