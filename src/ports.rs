@@ -463,6 +463,46 @@ pub trait PolicyRepository: Send + Sync {
     ) -> RepoResult<HashMap<InstitutionId, Vec<Policy>>>;
 }
 
+/// Any row a Relay global id can name: the API's `ID`s are the rows' UUIDs, unique across
+/// tables (UUID v7), so an id alone says which row it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyRecord {
+    Institution(Institution),
+    Template(AssetTemplate),
+    Asset(Asset),
+    Position(Position),
+    PositionEvent(PositionEvent),
+    LedgerEvent(LedgerEvent),
+    AuditEvent(AuditEvent),
+    ApiKey(ApiKey),
+    Policy(Policy),
+}
+
+impl AnyRecord {
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        match self {
+            Self::Institution(row) => row.id.0,
+            Self::Template(row) => row.id.0,
+            Self::Asset(row) => row.id.0,
+            Self::Position(row) => row.id.0,
+            Self::PositionEvent(row) => row.id.0,
+            Self::LedgerEvent(row) => row.id.0,
+            Self::AuditEvent(row) => row.id.0,
+            Self::ApiKey(row) => row.id.0,
+            Self::Policy(row) => row.id.0,
+        }
+    }
+}
+
+#[async_trait]
+pub trait NodeRepository: Send + Sync {
+    /// The rows with these ids, of whatever kinds, that the scope may see, each at most once;
+    /// an id of no row, or of a row outside the scope, is simply absent. One round trip however
+    /// the kinds mix (PostgreSQL: one statement), so a Relay `nodes` refetch costs one.
+    async fn records_by_ids(&self, scope: Scope, ids: &[Uuid]) -> RepoResult<Vec<AnyRecord>>;
+}
+
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
     /// # Errors
@@ -483,6 +523,7 @@ pub trait Store:
     + AuditRepository
     + ApiKeyRepository
     + PolicyRepository
+    + NodeRepository
     + StoreHealth
     + PositionEventLog
     + EventBus
@@ -498,6 +539,7 @@ impl<T> Store for T where
         + AuditRepository
         + ApiKeyRepository
         + PolicyRepository
+        + NodeRepository
         + StoreHealth
         + PositionEventLog
         + EventBus

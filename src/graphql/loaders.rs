@@ -5,10 +5,11 @@ use crate::domain::model::{
     ApiKey, Asset, AssetTemplate, Institution, LedgerEvent, Policy, Position, PositionEvent,
 };
 use crate::domain::{AssetId, InstitutionId, PositionId, TemplateId};
+
 use crate::service::ServiceError;
 use crate::service::reads::{
-    AssetFilter, AssetParent, Page, PageRequest, Permitted, PositionFilter, PositionParent, Reader,
-    TemplateFilter,
+    AnyRecord, AssetFilter, AssetParent, Page, PageRequest, Permitted, PositionFilter,
+    PositionParent, Reader, TemplateFilter,
 };
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
@@ -81,6 +82,22 @@ impl Loader<PositionId> for StoreLoader {
     ) -> Result<HashMap<PositionId, Position>, ServiceError> {
         Ok(by_id(self.reader.positions_by_ids(keys).await?, |row| {
             row.id
+        }))
+    }
+}
+
+/// A Relay global id: a row of any kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AnyId(pub(crate) Uuid);
+
+impl Loader<AnyId> for StoreLoader {
+    type Value = AnyRecord;
+    type Error = ServiceError;
+
+    async fn load(&self, keys: &[AnyId]) -> Result<HashMap<AnyId, AnyRecord>, ServiceError> {
+        let ids: Vec<Uuid> = keys.iter().map(|key| key.0).collect();
+        Ok(by_id(self.reader.records_by_ids(&ids).await?, |row| {
+            AnyId(row.id())
         }))
     }
 }

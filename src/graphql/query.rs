@@ -1,12 +1,19 @@
 //! `Query`: point reads through the loaders, lists straight from the store, all scoped.
 
 use super::connection::{TotalCount, page_cost, page_request};
-use super::context::{reader, request_context};
+use super::context::{loaders, reader, request_context};
+use super::error::bad_input;
 use super::error::{GqlResult, OrGraphqlError as _};
+use super::loaders::AnyId;
 use super::scalars::parse_id;
 use super::types::*;
 use crate::domain::{AssetId, InstitutionId, PositionId, TemplateId};
+use async_graphql::dataloader::Loader as _;
 use async_graphql::{Context, ID, Object};
+use uuid::Uuid;
+
+/// The most ids one `nodes` field may ask for, as for a page.
+const MAX_NODES: usize = 500;
 
 #[derive(Default)]
 pub struct QueryRoot;
@@ -24,6 +31,31 @@ impl QueryRoot {
     /// The caller: its role and institution.
     async fn viewer(&self, ctx: &Context<'_>) -> GqlResult<ViewerNode> {
         Ok(ViewerNode(request_context(ctx)?.viewer))
+    }
+
+    /// Any object by its `id` (Relay's refetch); null when missing or not the caller's.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<NodeValue>> {
+        let id: Uuid = parse_id(&id, "id")?;
+        Ok(load_root(ctx, AnyId(id)).await?.map(NodeValue::from))
+    }
+
+    /// Objects by `id`, in the order asked, whatever their types, in one round trip; null
+    /// for each id that is missing or not the caller's. At most 500 ids.
+    #[graphql(complexity = "ids.len() * child_complexity")]
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Option<NodeValue>>> {
+        if ids.len() > MAX_NODES {
+            return Err(bad_input("ids", &format!("at most {MAX_NODES} ids")));
+        }
+        let keys = ids
+            .iter()
+            .map(|id| parse_id(id, "ids").map(AnyId))
+            .collect::<GqlResult<Vec<_>>>()?;
+        // Loaded at once, as `load_root` does: one statement for the whole list.
+        let found = loaders(ctx)?.loader().load(&keys).await.gql()?;
+        Ok(keys
+            .iter()
+            .map(|key| found.get(key).cloned().map(NodeValue::from))
+            .collect())
     }
 
     /// One institution; null when missing or not the caller's.

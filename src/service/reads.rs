@@ -17,7 +17,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use crate::ports::{
-    AssetFilter, AssetParent, AuditFilter, EventFilter, LedgerFilter, Page, PageRequest,
+    AnyRecord, AssetFilter, AssetParent, AuditFilter, EventFilter, LedgerFilter, Page, PageRequest,
     PositionFilter, PositionParent, TemplateFilter,
 };
 
@@ -297,5 +297,10 @@ impl Reader {
             .store
             .policies_by_institutions(self.scope(), ids)
             .await?)
+    }
+
+    /// Rows of any kind by id (Relay's `node`), the ones outside the caller's scope absent.
+    pub async fn records_by_ids(&self, ids: &[Uuid]) -> ServiceResult<Vec<AnyRecord>> {
+        Ok(self.store.records_by_ids(self.scope(), ids).await?)
     }
 }

@@ -14,6 +14,7 @@ mod audit;
 mod events;
 mod institutions;
 mod ledger;
+mod nodes;
 mod policies;
 mod positions;
 mod templates;

@@ -15,6 +15,7 @@ mod filters;
 mod institutions;
 mod ledger;
 mod listener;
+mod nodes;
 mod policies;
 mod positions;
 mod select;

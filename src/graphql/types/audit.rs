@@ -29,7 +29,7 @@ connection!(
 
 #[Object(name = "AuditEvent")]
 impl AuditEventNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

@@ -34,7 +34,7 @@ connection!(
 
 #[Object(name = "Institution")]
 impl InstitutionNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id())
     }
 
@@ -183,7 +183,7 @@ pub(crate) struct PolicyPositionRules {
 
 #[Object(name = "Policy")]
 impl PolicyNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

@@ -13,7 +13,7 @@ pub(crate) struct ApiKeyNode(pub(crate) ApiKey);
 
 #[Object(name = "ApiKey")]
 impl ApiKeyNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

@@ -5,6 +5,7 @@ mod enums;
 mod filters;
 mod institution;
 mod keys;
+mod node;
 mod position;
 mod template_asset;
 
@@ -13,6 +14,7 @@ pub(crate) use enums::*;
 pub(crate) use filters::*;
 pub(crate) use institution::{InstitutionConnection, InstitutionNode, PolicyNode};
 pub(crate) use keys::{ApiKeyNode, CreatedApiKeyNode};
+pub(crate) use node::NodeValue;
 pub(crate) use position::{
     LedgerEventConnection, PositionConnection, PositionEventNode, PositionNode,
 };

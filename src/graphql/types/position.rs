@@ -35,7 +35,7 @@ connection!(
 
 #[Object(name = "Position")]
 impl PositionNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 
@@ -127,7 +127,7 @@ pub(crate) struct PositionEventNode(pub(crate) PositionEvent);
 
 #[Object(name = "PositionEvent")]
 impl PositionEventNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 
@@ -195,7 +195,7 @@ connection!(
 
 #[Object(name = "LedgerEvent")]
 impl LedgerEventNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

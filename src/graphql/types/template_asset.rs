@@ -32,7 +32,7 @@ connection!(
 
 #[Object(name = "AssetTemplate")]
 impl AssetTemplateNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id())
     }
 
@@ -115,7 +115,7 @@ connection!(
 
 #[Object(name = "Asset")]
 impl AssetNode {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id())
     }
 

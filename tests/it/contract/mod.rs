@@ -34,6 +34,7 @@ mod concurrency;
 mod institutions;
 mod keys_policies_audit;
 mod money;
+mod nodes;
 mod pagination;
 mod positions;
 mod templates;
