@@ -16,6 +16,7 @@ mod node_clients;
 mod outage;
 mod persisted;
 mod platform;
+mod relay;
 mod pool;
 mod schema;
 mod shutdown;
