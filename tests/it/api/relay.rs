@@ -3,6 +3,7 @@
 
 use super::batching::{settle, statements};
 use super::fixtures::{expect_error, missing_id, named_field, on_both_stores, seed_tenant};
+use super::node_clients::{NodeClients, output};
 use super::support::TestApp;
 use serde_json::{Value, json};
 
@@ -45,7 +46,10 @@ async fn one_of_each(app: &TestApp, key: &str) -> Vec<(String, &'static str)> {
         (tenant.asset_id.clone(), "Asset"),
         (tenant.position_id.clone(), "Position"),
         (id(&data["position"]["events"][1]["id"]), "PositionEvent"),
-        (id(&data["position"]["ledgerEvents"][0]["id"]), "LedgerEvent"),
+        (
+            id(&data["position"]["ledgerEvents"][0]["id"]),
+            "LedgerEvent",
+        ),
         (id(&data["auditEvents"]["nodes"][0]["id"]), "AuditEvent"),
         (tenant.admin_key_id.clone(), "ApiKey"),
         (id(&data["institution"]["policies"][0]["id"]), "Policy"),
@@ -83,10 +87,16 @@ async fn nodes_refetches_every_kind_in_order_in_one_statement(app: &TestApp) {
         .collect();
     let mut expected = objects.clone();
     expected.push(objects[0].clone());
-    assert_eq!(answered, expected, "each id answered by its own type, in order");
+    assert_eq!(
+        answered, expected,
+        "each id answered by its own type, in order"
+    );
 
     let position = &nodes[4];
-    assert_eq!(position["amount"], "1000.00", "money exact, as text: {position}");
+    assert_eq!(
+        position["amount"], "1000.00",
+        "money exact, as text: {position}"
+    );
     assert_eq!(position["state"], "FUNDED");
     assert_eq!(nodes[9]["position"]["maxAmount"], "5000000.00");
     assert_eq!(nodes[0]["name"], "Alpha Bank");
@@ -147,7 +157,10 @@ async fn another_institutions_ids_are_null_as_missing_ones_are(app: &TestApp) {
                 key,
             )
             .await;
-        assert_eq!(own["node"]["state"], "FUNDED", "its own objects still answer");
+        assert_eq!(
+            own["node"]["state"], "FUNDED",
+            "its own objects still answer"
+        );
     }
 }
 
@@ -181,4 +194,54 @@ async fn ids_that_are_not_uuids_are_bad_user_input_and_too_many_too_complex(app:
     )
     .await;
     assert_eq!(error["extensions"]["limit"], "maxInputListLength");
+}
+
+/// Apollo Client, as a Relay-style frontend uses it: a screen's position, asset and
+/// institution refetched by id through `node` in one request after another client changed
+/// the position, and the normalized cache (told by `possibleTypes` which types are a `Node`)
+/// updated in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apollo_client_refetches_a_position_an_asset_and_an_institution_by_node_id() {
+    let Some(node) = NodeClients::find(
+        "the Apollo Client Relay refetch test",
+        &["@apollo/client", "rxjs", "graphql"],
+    ) else {
+        return;
+    };
+    let app = TestApp::memory().await;
+    let tenant = seed_tenant(&app, "Alpha Bank").await;
+    let mut apollo = node.command("apollo-relay-refetch.mjs");
+    apollo
+        .args([
+            app.url("/graphql"),
+            tenant.position_id.clone(),
+            tenant.asset_id.clone(),
+            tenant.institution_id.clone(),
+        ])
+        .env("ESCROWGRID_API_KEY", &tenant.admin_key);
+    let output = output(apollo).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "Apollo Client failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(report["before"]["state"], "FUNDED", "{report}");
+    assert_eq!(report["refetchRequests"], 1, "three objects, one request");
+    let refetched = &report["refetched"];
+    assert_eq!(refetched["position"]["__typename"], "Position");
+    assert_eq!(refetched["position"]["id"], tenant.position_id.as_str());
+    assert_eq!(refetched["position"]["state"], "RELEASED");
+    assert_eq!(refetched["position"]["releasedAmount"], "1000.00");
+    assert_eq!(refetched["asset"]["__typename"], "Asset");
+    assert_eq!(refetched["asset"]["label"], "Alpha Bank project");
+    assert_eq!(refetched["institution"]["__typename"], "Institution");
+    assert_eq!(refetched["institution"]["name"], "Alpha Bank");
+    assert_eq!(
+        report["cached"]["state"], "RELEASED",
+        "the refetch updated the screen's cached position: {report}"
+    );
+    assert_eq!(report["cached"]["releasedAmount"], "1000.00");
 }
