@@ -599,6 +599,10 @@ pub enum BusMessage {
     ApiKeyRevoked(ApiKeyId),
     /// This listener fell behind and missed messages; it must resynchronise from the log.
     Lagged,
+    /// The store's own listener was deaf for a while (its connection to PostgreSQL dropped and
+    /// came back): a revocation sent in that gap was not heard, so whoever holds a key must
+    /// re-read its state. Position events are unaffected: the listener reads them from the log.
+    Reconnected,
 }
 
 /// Live fan-out of committed changes: in-process for the memory store, through PostgreSQL

@@ -338,7 +338,10 @@ fn millis(duration: std::time::Duration) -> u64 {
 /// HTTP, and the HTTP layer nothing of adapters.
 fn statement_stats(store: &PgStore) -> StatementStats {
     let timings = store.statement_timings();
+    let listener = store.listener_status();
     StatementStats {
+        listener_up: listener.listening,
+        listener_starts: listener.starts,
         latency: HistogramSnapshot {
             bounds: STATEMENT_LATENCY_BUCKETS.to_vec(),
             counts: timings.counts,

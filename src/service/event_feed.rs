@@ -102,7 +102,11 @@ impl Feed {
                         self.last_seq = event.seq;
                     }
                 }
-                Some(BusMessage::PositionEvent(_) | BusMessage::ApiKeyRevoked(_)) => {}
+                Some(
+                    BusMessage::PositionEvent(_)
+                    | BusMessage::ApiKeyRevoked(_)
+                    | BusMessage::Reconnected,
+                ) => {}
                 Some(BusMessage::Lagged) => return Err(ServiceError::SubscriberTooSlow),
                 None => return Ok(None),
             }

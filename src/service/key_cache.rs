@@ -159,7 +159,7 @@ impl Inner {
             match tokio::task::unconstrained(stream.next()).now_or_never() {
                 None => return,
                 Some(Some(BusMessage::ApiKeyRevoked(id))) => self.evict(id),
-                Some(Some(BusMessage::Lagged)) => self.forget_all(),
+                Some(Some(BusMessage::Lagged | BusMessage::Reconnected)) => self.forget_all(),
                 Some(Some(BusMessage::PositionEvent(_))) => {}
                 Some(None) => {
                     // The bus is gone: revocations could no longer be heard, so stop caching.

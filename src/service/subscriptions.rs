@@ -49,8 +49,9 @@ impl Services {
         &self.subscriptions
     }
 
-    /// Keys revoked from now on, through any instance. `Missed` means this listener fell
-    /// behind the bus and may have lost a revocation: holders must re-check their key.
+    /// Keys revoked from now on, through any instance. `Missed` means a revocation may have
+    /// been lost (this listener fell behind the bus, or the store's listener reconnected):
+    /// holders must re-check their key.
     #[must_use]
     pub fn key_revocations(&self) -> BoxStream<'static, KeyRevocation> {
         self.store
@@ -58,7 +59,7 @@ impl Services {
             .filter_map(|message| async move {
                 match message {
                     BusMessage::ApiKeyRevoked(id) => Some(KeyRevocation::Revoked(id)),
-                    BusMessage::Lagged => Some(KeyRevocation::Missed),
+                    BusMessage::Lagged | BusMessage::Reconnected => Some(KeyRevocation::Missed),
                     BusMessage::PositionEvent(_) => None,
                 }
             })

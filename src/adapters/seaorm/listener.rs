@@ -8,6 +8,7 @@ use crate::adapters::broadcast::Broadcaster;
 use crate::domain::ApiKeyId;
 use crate::ports::{BusMessage, EventFilter, PositionEventLog as _, Scope};
 use sea_orm::sqlx::postgres::{PgListener, PgNotification};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,9 +31,44 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 pub(crate) struct ListenerHandle {
     task: Mutex<Option<JoinHandle<()>>>,
     stop: watch::Sender<bool>,
+    state: Arc<ListenerState>,
+}
+
+/// Whether the listener hears notifications now, and how often it started to: an operator (or
+/// a test) can see a gap in which notifications were lost, and that it ended.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerState {
+    listening: AtomicBool,
+    starts: AtomicU64,
+}
+
+/// A reading of [`ListenerState`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStatus {
+    pub listening: bool,
+    /// Times LISTEN succeeded: 1 after start, +1 per reconnect.
+    pub starts: u64,
+}
+
+impl ListenerState {
+    fn started(&self) {
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        self.listening.store(true, Ordering::Relaxed);
+    }
+
+    fn lost(&self) {
+        self.listening.store(false, Ordering::Relaxed);
+    }
 }
 
 impl ListenerHandle {
+    pub(crate) fn status(&self) -> ListenerStatus {
+        ListenerStatus {
+            listening: self.state.listening.load(Ordering::Relaxed),
+            starts: self.state.starts.load(Ordering::Relaxed),
+        }
+    }
+
     /// Asks the listener to UNLISTEN and close its pool, and waits until it has.
     pub(crate) async fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -66,9 +102,12 @@ impl Drop for ListenerHandle {
 /// clone made before the handle exists.
 pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
     let (stop, stopped) = watch::channel(false);
+    let state = Arc::new(ListenerState::default());
+    let reporting = Arc::clone(&state);
     let task = tokio::spawn(async move {
         let closing = reader.clone();
-        listen(reader, bus, stopped).await;
+        listen(reader, bus, &reporting, stopped).await;
+        reporting.lost();
         if let Err(error) = closing.close().await {
             tracing::warn!(%error, "could not close the event listener's pool");
         }
@@ -76,6 +115,7 @@ pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
     Arc::new(ListenerHandle {
         task: Mutex::new(Some(task)),
         stop,
+        state,
     })
 }
 
@@ -102,7 +142,16 @@ async fn pause_or_stop(stopped: &mut watch::Receiver<bool>) -> bool {
 /// Stops only where no statement is in flight (waiting for a notification, or pausing
 /// between retries): a statement cut short breaks its connection, which sqlx then drops
 /// without a goodbye, and PostgreSQL counts the session as abandoned.
-async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<bool>) {
+///
+/// `recv` would reconnect by itself and hide the gap, in which notifications are lost; with
+/// `try_recv` a lost connection is seen, and after every (re)LISTEN the bus says
+/// `Reconnected`, so key holders re-read what a lost revocation would have told them.
+async fn listen(
+    reader: PgStore,
+    bus: Broadcaster,
+    state: &ListenerState,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut last_seq = loop {
         match reader.latest_event_seq().await {
             Ok(seq) => break seq,
@@ -136,17 +185,20 @@ async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<
             }
             continue;
         }
+        state.started();
+        // Only now, with LISTEN active, can a re-read of key state miss nothing.
+        bus.publish(BusMessage::Reconnected);
         // Whatever committed while nobody listened.
         last_seq = catch_up(&reader, &bus, last_seq).await;
         loop {
             let received = tokio::select! {
-                received = tokio::time::timeout(SAFETY_POLL, listener.recv()) => received,
+                received = tokio::time::timeout(SAFETY_POLL, listener.try_recv()) => received,
                 // Dropping the listener UNLISTENs and hands its connection back to the pool,
                 // which the caller then closes.
                 () = stop_requested(&mut stopped) => return,
             };
             match received {
-                Ok(Ok(notification)) => {
+                Ok(Ok(Some(notification))) => {
                     let mut events_arrived = handle(&bus, &notification);
                     // A burst of commits needs one read, not one per notification.
                     while let Some(more) = listener.next_buffered() {
@@ -156,8 +208,14 @@ async fn listen(reader: PgStore, bus: Broadcaster, mut stopped: watch::Receiver<
                         last_seq = catch_up(&reader, &bus, last_seq).await;
                     }
                 }
+                Ok(Ok(None)) => {
+                    state.lost();
+                    tracing::warn!("event listener lost its connection; reconnecting");
+                    break;
+                }
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                    state.lost();
+                    tracing::warn!(%error, "event listener failed; reconnecting");
                     break;
                 }
                 Err(_idle) => last_seq = catch_up(&reader, &bus, last_seq).await,

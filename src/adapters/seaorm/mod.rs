@@ -15,6 +15,7 @@ mod filters;
 mod institutions;
 mod ledger;
 mod listener;
+pub use listener::ListenerStatus;
 mod nodes;
 mod policies;
 mod positions;
@@ -227,6 +228,14 @@ impl PgStore {
     /// A method of this adapter, not of the `StoreHealth` port: only PostgreSQL has statements
     /// to time, and the composition root, which knows the concrete store, hands this to the
     /// metrics page.
+    #[must_use]
+    pub fn listener_status(&self) -> ListenerStatus {
+        self.listener
+            .as_ref()
+            .map(|listener| listener.status())
+            .unwrap_or_default()
+    }
+
     #[must_use]
     pub fn statement_timings(&self) -> StatementTimings {
         StatementTimings {

@@ -30,6 +30,10 @@ pub struct StatementStats {
     pub latency: HistogramSnapshot,
     /// Statements that returned an error (timeouts and lost connections among them).
     pub failed: u64,
+    /// Whether the LISTEN connection that carries other instances' events and revocations
+    /// is up, and how many times it was (re)established.
+    pub listener_up: bool,
+    pub listener_starts: u64,
 }
 
 /// Reads the adapter's numbers when `/metrics` is rendered.

@@ -278,6 +278,23 @@ pub(crate) fn text(state: &AppState) -> String {
             "escrowgrid_db_statement_failures_total {}",
             stats.failed
         );
+        gauge(
+            &mut out,
+            "escrowgrid_event_listener_up",
+            "1 while the LISTEN connection for other instances' events and revocations is up.",
+            u8::from(stats.listener_up),
+        );
+        header(
+            &mut out,
+            "escrowgrid_event_listener_starts_total",
+            "counter",
+            "Times that LISTEN connection was established; more than 1 means it reconnected.",
+        );
+        let _ = writeln!(
+            out,
+            "escrowgrid_event_listener_starts_total {}",
+            stats.listener_starts
+        );
     }
     out
 }

@@ -4,6 +4,7 @@
 //! server as a separate `escrowgrid` process.
 
 use super::fixtures::{Tenant, seed_tenant};
+use super::outage::{PgProxy, redirect};
 use super::support::{Api, TestApp, TestStore};
 use super::ws_support::{
     Dialect, Received, WAIT, WsClient, event_of, key_of, string, wait_for_metrics_gauge,
@@ -154,6 +155,79 @@ async fn a_key_cached_on_one_instance_is_refused_there_once_the_other_revokes_it
         );
         tokio::task::yield_now().await;
     }
+}
+
+/// Waits until `/metrics` on `app` shows `want` for `name`.
+async fn metric_becomes(app: &TestApp, name: &str, want: u64) {
+    let started = Instant::now();
+    loop {
+        let now = app.metric(name).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{name} stayed {now}, never {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Instance one reaches PostgreSQL through a proxy the test cuts: a revocation committed
+/// through instance two while one's listener is down is never heard as a notification. Once
+/// one listens again it must still close the key's socket and refuse the key it had cached
+/// for an hour, because every reconnect makes key holders re-read the key's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_committed_while_the_listener_was_cut_off_still_closes_the_keys_socket() {
+    let Some(db) = fresh_store().await else {
+        return;
+    };
+    let (_, upstream) = redirect(&db.url, "127.0.0.1:1".parse().expect("an address")).await;
+    let proxy = PgProxy::start(upstream).await;
+    let (proxied, _) = redirect(&db.url, proxy.address()).await;
+    let cut_off = PgStore::connect(
+        &proxied,
+        PoolSettings {
+            max_connections: 4,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(2),
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .expect("a store through the proxy");
+    let one = TestApp::new(TestStore::pg_with_metrics(cut_off))
+        .with_config(|settings| settings.key_cache.ttl = Duration::from_secs(3600))
+        .spawn()
+        .await;
+    let two = TestApp::new(TestStore::from(db)).spawn().await;
+    let tenant = seed(&two.api()).await;
+    let viewer = || one.gql("{ viewer { role } }", json!({}), Some(&tenant.admin_key));
+    let (status, body) = viewer().await;
+    assert_eq!(status, StatusCode::OK, "cached on one now: {body}");
+    let mut ws = one.connect_with_key(&tenant.admin_key).await;
+    ws.subscribe_events("1", json!({}), None).await;
+    one.wait_for_subscriptions(1).await;
+    metric_becomes(&one, "escrowgrid_event_listener_up", 1).await;
+    let starts = one.metric("escrowgrid_event_listener_starts_total").await;
+
+    proxy.stop();
+    metric_becomes(&one, "escrowgrid_event_listener_up", 0).await;
+    two.api().revoke_key(&tenant.admin_key_id).await;
+    proxy.restart();
+
+    ws.expect_close(4403).await;
+    one.wait_for_subscriptions(0).await;
+    assert!(
+        one.metric("escrowgrid_event_listener_starts_total").await > starts,
+        "the listener reconnected"
+    );
+    let (status, body) = viewer().await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the cached key was re-read: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ pub(crate) use load::{CREATE, Chain, Reply, Settled, seed, settle, tally, worker
 use super::support::{TestApp, TestStore};
 use crate::support::postgres::fresh_store;
 use escrowgrid::config::PoolConfig;
-use proxy::{PgProxy, redirect};
+pub(crate) use proxy::{PgProxy, redirect};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -97,6 +97,14 @@ impl TestStore {
         Self::shared(Arc::new(store))
     }
 
+    /// [`pg`](Self::pg), with the store's statement and listener metrics on `/metrics`.
+    pub(crate) fn pg_with_metrics(store: PgStore) -> Self {
+        Self {
+            source: Source::Postgres(store),
+            db: None,
+        }
+    }
+
     /// No store of its own: the app connects to `settings.database_url` itself.
     pub(crate) fn configured() -> Self {
         Self {
