@@ -8,3 +8,4 @@ pub mod http;
 pub mod ports;
 pub mod service;
 pub mod startup;
+pub mod telemetry;

@@ -2,10 +2,10 @@
 //! in the library (`startup` wires it).
 
 use clap::Parser as _;
-use escrowgrid::config::{Cli, Command, LogFormat};
+use escrowgrid::config::{Cli, Command};
 use escrowgrid::startup::{self, Application};
+use escrowgrid::telemetry;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 /// A nested query builds and drops tens of thousands of small values; glibc malloc was a third
 /// of its CPU profile (docs/benchmarks.md), and mimalloc roughly halves that cost.
@@ -21,13 +21,20 @@ async fn main() -> ExitCode {
             println!("{}", escrowgrid::graphql::sdl().trim_end());
             Ok(())
         }
-        Command::Migrate => {
-            init_tracing(cli.args.log_format());
-            migrate(&cli.args).await
-        }
+        Command::Migrate => match telemetry::init(cli.args.log_format(), None) {
+            Ok(_no_export) => migrate(&cli.args).await,
+            Err(message) => Err(message),
+        },
         Command::Serve => {
-            init_tracing(cli.args.log_format());
-            serve(cli.args).await
+            let export = cli.args.trace_export();
+            match telemetry::init(cli.args.log_format(), export.as_ref()) {
+                Ok(telemetry) => {
+                    let served = serve(cli.args).await;
+                    telemetry.shutdown().await;
+                    served
+                }
+                Err(message) => Err(message),
+            }
         }
     };
     match result {
@@ -85,14 +92,4 @@ async fn migrate(args: &escrowgrid::config::SettingsArgs) -> Result<(), String> 
     tracing::info!("migrations applied");
     println!("migrations applied");
     Ok(())
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // Logs go to stderr so stdout carries only what the operator must read (and print-schema).
-    match format {
-        LogFormat::Json => builder.json().with_writer(std::io::stderr).init(),
-        LogFormat::Pretty => builder.with_writer(std::io::stderr).init(),
-    }
 }

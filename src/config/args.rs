@@ -42,6 +42,7 @@ const WEBSOCKET: &str = "WebSocket sessions";
 const OBSERVABILITY: &str = "Observability";
 const CLIENTS: &str = "Clients without a valid key, connections";
 const PERSISTED: &str = "Persisted documents";
+const TRACING: &str = "Tracing";
 
 /// Raw flags and environment; `global` so they work before or after the subcommand.
 #[derive(Debug, clap::Args)]
@@ -445,6 +446,20 @@ pub struct SettingsArgs {
         help_heading = CLIENTS
     )]
     pub refusal_audit_max_groups: usize,
+
+    /// OpenTelemetry collector (OTLP over HTTP with protobuf), e.g. http://127.0.0.1:4318:
+    /// spans go to <url>/v1/traces. Unset, nothing is exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, help_heading = TRACING)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of exported spans.
+    #[arg(
+        long,
+        env = "OTEL_SERVICE_NAME",
+        default_value = "escrowgrid",
+        global = true,
+        help_heading = TRACING
+    )]
+    pub otel_service_name: String,
 
     /// Log format; defaults to pretty on a terminal and json otherwise (filter with RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, global = true, help_heading = OBSERVABILITY)]

@@ -8,6 +8,7 @@ use super::{
 use crate::graphql::{DocumentCacheLimits, PersistedSettings, SchemaOptions, TrustedDocuments};
 use crate::http::{ClientSettings, HttpSettings, MetricsSettings, SessionSettings, TrustedProxies};
 use crate::service::{ApiKeyToken, KeyCacheConfig, Quota, RateLimitConfig};
+use crate::telemetry::TraceExport;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -102,6 +103,17 @@ impl SettingsArgs {
             } else {
                 LogFormat::Json
             }
+        })
+    }
+
+    /// Where spans go, if anywhere; read before the rest, like the log format, because
+    /// logging and tracing start first.
+    #[must_use]
+    pub fn trace_export(&self) -> Option<TraceExport> {
+        let endpoint = self.otlp_endpoint.as_deref()?.trim().trim_end_matches('/');
+        (!endpoint.is_empty()).then(|| TraceExport {
+            traces_url: format!("{endpoint}/v1/traces"),
+            service_name: self.otel_service_name.clone(),
         })
     }
 

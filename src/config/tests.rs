@@ -344,6 +344,8 @@ fn help_documents_every_setting_with_its_variable() {
         "TRUSTED_DOCUMENTS_ONLY",
         "TRUSTED_DOCUMENTS_EXEMPT_ROOT",
         "GET_CACHE_MAX_AGE_SECONDS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
     ] {
         assert!(
             help.contains(&format!("[env: {variable}")),

@@ -28,7 +28,12 @@ pub(crate) struct StoreLoader {
 pub(crate) type Loaders = DataLoader<StoreLoader>;
 
 pub(crate) fn new_loaders(reader: Reader) -> Loaders {
-    DataLoader::new(StoreLoader { reader }, tokio::spawn).max_batch_size(MAX_BATCH)
+    // The batch runs in a task of its own; it stays in the request's span so its statements
+    // are traced as the request's.
+    DataLoader::new(StoreLoader { reader }, |batch| {
+        tokio::spawn(tracing::Instrument::in_current_span(batch))
+    })
+    .max_batch_size(MAX_BATCH)
 }
 
 fn by_id<K: Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V> {

@@ -49,18 +49,24 @@ pub(crate) fn span(request: &Request) -> Span {
         .extensions()
         .get::<RequestId>()
         .map_or("", |id| id.0.as_str());
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %id,
+        trace_id = tracing::field::Empty,
+        otel.name = %format_args!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
         role = tracing::field::Empty,
         key_id = tracing::field::Empty,
         institution_id = tracing::field::Empty,
         operation = tracing::field::Empty,
         operation_type = tracing::field::Empty,
         outcome = tracing::field::Empty,
-    )
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// Records the authenticated caller on the current request span (ids only).
@@ -84,6 +90,7 @@ pub(crate) fn record_operation(name: &str, kind: &str) {
     let span = Span::current();
     span.record("operation", name);
     span.record("operation_type", kind);
+    crate::telemetry::name_span(&span, kind, name);
 }
 
 pub(crate) fn record_outcome(outcome: &str) {
@@ -93,8 +100,9 @@ pub(crate) fn record_outcome(outcome: &str) {
 /// The request's one log line, with the span's fields: status and duration in milliseconds.
 /// Refusals without a valid key and rate-limit refusals log at debug: a flood of them would
 /// drown the log, and they are counted in the metrics and (sampled) in the refusal log.
-pub(crate) fn on_response(response: &Response, latency: Duration, _span: &Span) {
+pub(crate) fn on_response(response: &Response, latency: Duration, span: &Span) {
     let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
     let duration_ms = latency.as_secs_f64() * 1000.0;
     if status == axum::http::StatusCode::UNAUTHORIZED
         || status == axum::http::StatusCode::TOO_MANY_REQUESTS

@@ -88,3 +88,13 @@ pub(crate) fn start(
 pub(crate) fn refused_at_start(response: &Response) -> bool {
     response.data == async_graphql::Value::Null && !response.errors.is_empty()
 }
+
+/// An operation's type as logs, metrics and spans name it.
+pub(crate) fn kind_name(kind: Option<OperationType>) -> &'static str {
+    match kind {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    }
+}

@@ -148,6 +148,7 @@ impl PgStore {
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
             timing.observe(info.elapsed, info.failed);
+            crate::telemetry::statement_finished(info.elapsed, info.failed, &info.statement.sql);
         });
         let bus = crate::adapters::broadcast::Broadcaster::default();
         let mut store = Self {

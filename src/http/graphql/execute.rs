@@ -37,14 +37,6 @@ impl Default for Operation {
     }
 }
 
-fn kind_name(kind: OperationType) -> &'static str {
-    match kind {
-        OperationType::Query => "query",
-        OperationType::Mutation => "mutation",
-        OperationType::Subscription => "subscription",
-    }
-}
-
 pub(crate) async fn run(
     state: &AppState,
     ctx: RequestContext,
@@ -67,7 +59,7 @@ pub(crate) async fn run(
             operation.name = document::selected_name(parsed, request.operation_name.as_deref())
                 .unwrap_or(metrics::ANONYMOUS)
                 .to_owned();
-            operation.kind = kind_name(selected.ty);
+            operation.kind = crate::http::streamed::kind_name(Some(selected.ty));
             document::require_query_or_mutation(selected)?;
             document::require_variables(selected, &request.variables)?;
             Ok(selected.ty)

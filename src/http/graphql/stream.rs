@@ -86,7 +86,7 @@ pub(crate) async fn post_stream(
     match streamed::start(&state, request, ctx) {
         Ok(started) => {
             let kind = started.described.kind;
-            record_operation(&started.described.name, kind_name(kind));
+            record_operation(&started.described.name, streamed::kind_name(kind));
             record_outcome("streamed");
             let task =
                 tokio::spawn(feed(state.clone(), viewer, started, cursors, tx).in_current_span());
@@ -103,15 +103,6 @@ pub(crate) async fn post_stream(
             drop(tx);
             respond(&state, rx, None)
         }
-    }
-}
-
-fn kind_name(kind: Option<OperationType>) -> &'static str {
-    match kind {
-        Some(OperationType::Query) => "query",
-        Some(OperationType::Mutation) => "mutation",
-        Some(OperationType::Subscription) => "subscription",
-        None => "unknown",
     }
 }
 

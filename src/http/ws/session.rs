@@ -401,6 +401,11 @@ impl Session {
                 }
             };
             let (operation, kind) = (described.name, described.kind);
+            let kind_name = streamed::kind_name(kind);
+            let span = tracing::Span::current();
+            span.record("operation", operation.as_str());
+            span.record("operation_type", kind_name);
+            crate::telemetry::name_span(&span, kind_name, &operation);
             tracing::info!(%operation, kind = ?kind, "websocket operation started");
             let subscription = kind == Some(OperationType::Subscription);
             let mut first = true;
@@ -440,6 +445,14 @@ impl Session {
                 "websocket operation completed"
             );
         };
-        tokio::spawn(task.in_current_span())
+        // A span per operation, under the socket's: a subscription's span lasts as it does.
+        let span = tracing::info_span!(
+            "websocket operation",
+            otel.name = "websocket operation",
+            otel.kind = "server",
+            operation = tracing::field::Empty,
+            operation_type = tracing::field::Empty,
+        );
+        tokio::spawn(task.instrument(span))
     }
 }

@@ -5,17 +5,16 @@
 
 use super::fixtures::{Tenant, seed_tenant};
 use super::outage::{PgProxy, redirect};
+use super::process::ServerProcess;
 use super::support::{Api, TestApp, TestStore};
 use super::ws_support::{
     Dialect, Received, WAIT, WsClient, event_of, key_of, string, wait_for_metrics_gauge,
 };
 use crate::support::postgres::fresh_store;
 use escrowgrid::adapters::seaorm::{PgStore, PoolSettings};
-use escrowgrid::service::ApiKeyToken;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -497,79 +496,6 @@ async fn a_write_committed_after_the_gauge_counts_the_subscription_is_delivered(
     forwarding.abort();
 }
 
-/// A separate `escrowgrid serve` process on the test database, killed when dropped.
-struct Process {
-    child: std::process::Child,
-    address: String,
-    root_key: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    async fn start(database_url: &str) -> Self {
-        let root_key = ApiKeyToken::generate().expose().to_owned();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_escrowgrid"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("PORT", "0")
-            .env("BIND", "127.0.0.1")
-            .env("ROOT_API_KEY", &root_key)
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .env_remove("CORS_ALLOW_ORIGINS")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the escrowgrid binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (first_line, line) = tokio::sync::oneshot::channel();
-        // Keeps draining stdout, so the server's later prints never hit a closed pipe.
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok);
-            let _ = first_line.send(first);
-            for _ in lines {}
-        });
-        let line = tokio::time::timeout(Duration::from_secs(20), line)
-            .await
-            .expect("the server prints its address")
-            .expect("the reader thread answers")
-            .expect("a first line");
-        let address = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            address,
-            root_key,
-        }
-    }
-
-    fn ws_url(&self) -> String {
-        format!(
-            "{}/graphql/ws",
-            self.address.replacen("http://", "ws://", 1)
-        )
-    }
-
-    /// SIGTERM, as an orchestrator stops it.
-    fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_escrowgrid_process_delivers_events_and_revocations_from_this_one() {
     let Some(db) = fresh_store().await else {
@@ -579,7 +505,7 @@ async fn a_separate_escrowgrid_process_delivers_events_and_revocations_from_this
     let in_process = TestApp::new(TestStore::shared(Arc::clone(&db.store)))
         .spawn()
         .await;
-    let mut process = Process::start(&url).await;
+    let mut process = ServerProcess::start(&url, &[]).await;
     let api = in_process.api();
     let tenant = seed(&api).await;
     let (second_key, _) = api.create_key(&tenant.institution_id, "READ_ONLY").await;
@@ -615,16 +541,6 @@ async fn a_separate_escrowgrid_process_delivers_events_and_revocations_from_this
     // SIGTERM: the remaining socket closes with 1001 and the process exits cleanly.
     process.terminate();
     other.expect_close(1001).await;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = process.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "the process did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = process.exit_within(WAIT).await;
     assert!(status.success(), "exit status {status:?}");
 }
