@@ -6,8 +6,8 @@
 //! into every resolver and loader for no gain, as one virtual call is noise next to I/O.
 
 use crate::domain::model::{
-    ApiKey, Asset, AssetTemplate, AuditEvent, IdempotencyRecord, IdempotentOperation, Institution,
-    LedgerEvent, Policy, Position, PositionEvent, Timestamp,
+    ApiKey, Asset, AssetTemplate, AuditEvent, EventSeq, IdempotencyRecord, IdempotentOperation,
+    Institution, LedgerEvent, Policy, Position, PositionEvent, Timestamp,
 };
 use crate::domain::{
     ApiKeyId, AssetId, BoundedText, Currency, InstitutionId, LedgerEventKind, PositionId,
@@ -574,22 +574,38 @@ impl EventFilter {
 
 /// The durable, ordered log of position events that subscriptions replay from.
 ///
-/// Adapters MUST make `seq` order equal commit order: once an event with `seq = n` is
-/// visible, no event with a smaller `seq` may become visible later. Without that, a replay
-/// "after n" could skip an event that committed late.
+/// Adapters MUST make the log append-only in `seq` order as readers see it: once a read has
+/// returned an event at `seq = n`, no later read may return an event below `n` that it did
+/// not. Without that, a replay "after n" could skip an event that committed late. An adapter
+/// may hold back events that are committed but could still be overtaken (PostgreSQL: those of
+/// transactions not older than every running one; see `docs/event-log.md`), as long as it
+/// releases them once that is no longer possible.
 #[async_trait]
 pub trait PositionEventLog: Send + Sync {
-    /// Events with `seq > after_seq` in the scope matching `filter`, in `seq` order, at most
+    /// Readable events after `after` in the scope matching `filter`, in `seq` order, at most
     /// `limit`.
     async fn position_events_after(
         &self,
         scope: Scope,
         filter: &EventFilter,
-        after_seq: i64,
+        after: EventSeq,
         limit: u32,
     ) -> RepoResult<Vec<PositionEvent>>;
-    /// The highest committed `seq`, 0 when there is none.
-    async fn latest_event_seq(&self) -> RepoResult<i64>;
+    /// A point no event can still appear at or below: a reader that goes on after it misses
+    /// nothing readable later, and every event at or below it is readable now.
+    async fn event_watermark(&self) -> RepoResult<EventSeq>;
+    /// Where a feed without a cursor starts, so that it delivers exactly the events that
+    /// commit from now on.
+    async fn live_start(&self) -> RepoResult<LiveStart>;
+}
+
+/// The watermark, and the events above it that have already committed (held back behind an
+/// older open transaction): they came before the feed, so it skips them when they arrive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveStart {
+    pub after: EventSeq,
+    /// Ascending.
+    pub already_committed: Vec<EventSeq>,
 }
 
 /// What every server instance hears once the write that caused it has committed.

@@ -342,6 +342,7 @@ fn statement_stats(store: &PgStore) -> StatementStats {
     StatementStats {
         listener_up: listener.listening,
         listener_starts: listener.starts,
+        events_held_back: listener.awaited_txn > listener.published_txn,
         latency: HistogramSnapshot {
             bounds: STATEMENT_LATENCY_BUCKETS.to_vec(),
             counts: timings.counts,

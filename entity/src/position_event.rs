@@ -12,6 +12,9 @@ pub struct Model {
     /// PostgreSQL rejects an explicit value. Subscription cursors are built from it.
     #[sea_orm(unique)]
     pub seq: i64,
+    /// The writing transaction's id (`pg_current_xact_id()`, the column default; 0 for rows
+    /// older than that column): the log is read in (`txn`, `seq`) order. Leave it `NotSet`.
+    pub txn: i64,
     pub position_id: Uuid,
     /// Copied from the position so event feeds can filter without a join; no foreign key.
     pub institution_id: Uuid,

@@ -61,12 +61,29 @@ pub struct Position {
     pub updated_at: Timestamp,
 }
 
-/// One immutable lifecycle step. `seq` is the store's global order, assigned so that it is also
-/// commit order (see `ports::PositionEventLog`): subscriptions resume "after seq n".
+/// Where an event sits in the store's log. Ordered by `txn`, then `index`; the store makes
+/// sure no event can become visible below one already readable (see
+/// `ports::PositionEventLog`), so subscriptions resume "after this point" and miss nothing.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct EventSeq {
+    /// The writing transaction (PostgreSQL: its `pg_current_xact_id()`).
+    pub txn: i64,
+    /// The event's own number, unique in the store and increasing within one transaction.
+    pub index: i64,
+}
+
+impl EventSeq {
+    /// Before every event.
+    pub const START: Self = Self { txn: 0, index: 0 };
+}
+
+/// One immutable lifecycle step. `seq` is the store's order of events, assigned by the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PositionEvent {
     pub id: EventId,
-    pub seq: i64,
+    pub seq: EventSeq,
     pub position_id: PositionId,
     pub institution_id: InstitutionId,
     pub asset_id: AssetId,

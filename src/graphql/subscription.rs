@@ -5,7 +5,7 @@ use super::context::{reader, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
-use crate::domain::model::PositionEvent;
+use crate::domain::model::{EventSeq, PositionEvent};
 use crate::service::reads::EventFilter;
 use async_graphql::{Context, ID, InputObject, Subscription};
 use base64::Engine as _;
@@ -27,25 +27,43 @@ pub(crate) struct PositionEventFilter {
     to_states: Option<Vec<PositionState>>,
 }
 
+/// Position id and version, then the log point's transaction and index.
+const CURSOR_LEN: usize = 36;
+/// Cursors issued before the log recorded transactions: position id, version, index. Every
+/// event they can name was written then, and such events sit at transaction 0.
+const LEGACY_CURSOR_LEN: usize = 28;
+
 /// The durable identity of an event: position and version fix it, `seq` orders it.
 pub(crate) fn event_cursor(event: &PositionEvent) -> String {
-    let mut bytes = Vec::with_capacity(28);
+    let mut bytes = Vec::with_capacity(CURSOR_LEN);
     bytes.extend_from_slice(event.position_id.0.as_bytes());
     bytes.extend_from_slice(&event.version.to_be_bytes());
-    bytes.extend_from_slice(&event.seq.to_be_bytes());
+    bytes.extend_from_slice(&event.seq.txn.to_be_bytes());
+    bytes.extend_from_slice(&event.seq.index.to_be_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn cursor_seq(cursor: &str, field: &str) -> GqlResult<i64> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad_input(field, "is not a PositionEvent cursor"))?;
-    let seq: [u8; 8] = bytes
-        .get(20..28)
-        .filter(|_| bytes.len() == 28)
-        .and_then(|tail| tail.try_into().ok())
-        .ok_or_else(|| bad_input(field, "is not a PositionEvent cursor"))?;
-    Ok(i64::from_be_bytes(seq))
+fn cursor_seq(cursor: &str, field: &str) -> GqlResult<EventSeq> {
+    let not_a_cursor = || bad_input(field, "is not a PositionEvent cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| not_a_cursor())?;
+    let number = |at: usize| -> GqlResult<i64> {
+        bytes
+            .get(at..at + 8)
+            .and_then(|slice| <[u8; 8]>::try_from(slice).ok())
+            .map(i64::from_be_bytes)
+            .ok_or_else(not_a_cursor)
+    };
+    match bytes.len() {
+        CURSOR_LEN => Ok(EventSeq {
+            txn: number(20)?,
+            index: number(28)?,
+        }),
+        LEGACY_CURSOR_LEN => Ok(EventSeq {
+            txn: 0,
+            index: number(20)?,
+        }),
+        _ => Err(not_a_cursor()),
+    }
 }
 
 /// Request data of a transport that resumes by itself (Server-Sent Events' `Last-Event-ID`):

@@ -3,15 +3,16 @@
 //!
 //! Why this is exact: the feed subscribes to the bus *before* it reads the log, so every
 //! event is in the log read, on the bus, or both; `seq` decides which copy is new. Stores
-//! guarantee `seq` order is commit order (`PositionEventLog`), so once `seq = n` has been
-//! delivered no event below `n` can still appear, and "after n" is a complete resume point.
+//! guarantee the log only grows at its end as readers see it (`PositionEventLog`), so once
+//! `seq = n` has been delivered no event below `n` can still appear, and "after n" is a
+//! complete resume point.
 
 use super::Services;
 use super::error::{ServiceError, ServiceResult};
 use super::reads::{EventFilter, Permitted};
 use super::subscriptions::GaugeGuard;
 use super::viewer::Viewer;
-use crate::domain::model::PositionEvent;
+use crate::domain::model::{EventSeq, PositionEvent};
 use crate::ports::{BusMessage, Scope, Store};
 use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::VecDeque;
@@ -25,8 +26,8 @@ const REPLAY_PAGE: u32 = 500;
 pub type EventFeed = BoxStream<'static, ServiceResult<PositionEvent>>;
 
 impl Services {
-    /// Events matching `filter` in the caller's scope, committed after `after_seq` (or, with
-    /// none, after the feed starts). The subscription gauge counts the feed from the moment
+    /// Events matching `filter` in the caller's scope, after `after` in the log (or, with
+    /// none, from the store's watermark as the feed starts). The subscription gauge counts the feed from the moment
     /// its starting point is fixed, so whoever waits on the gauge may rely on every later
     /// commit being delivered.
     ///
@@ -36,13 +37,16 @@ impl Services {
         &self,
         viewer: &Viewer,
         filter: Permitted<EventFilter>,
-        after_seq: Option<i64>,
+        after: Option<EventSeq>,
     ) -> ServiceResult<EventFeed> {
         // Subscribe first: see the module doc.
         let live = self.store.subscribe();
-        let (last_seq, replaying) = match after_seq {
-            Some(seq) => (seq, true),
-            None => (self.store.latest_event_seq().await?, false),
+        let (last_seq, replaying, committed_before) = match after {
+            Some(seq) => (seq, true, Vec::new()),
+            None => {
+                let start = self.store.live_start().await?;
+                (start.after, false, start.already_committed)
+            }
         };
         let feed = Feed {
             store: Arc::clone(&self.store),
@@ -50,6 +54,7 @@ impl Services {
             filter: filter.into_inner(),
             last_seq,
             replaying,
+            committed_before,
             pending: VecDeque::new(),
             live,
             _guard: self.subscription_gauge().enter(),
@@ -71,14 +76,26 @@ struct Feed {
     scope: Scope,
     filter: EventFilter,
     /// The newest event this subscriber has been given (or decided to skip).
-    last_seq: i64,
+    last_seq: EventSeq,
     replaying: bool,
+    /// Events above the starting point that had committed before the feed started (ascending):
+    /// not "from now on", so never delivered.
+    committed_before: Vec<EventSeq>,
     pending: VecDeque<PositionEvent>,
     live: BoxStream<'static, BusMessage>,
     _guard: GaugeGuard,
 }
 
 impl Feed {
+    fn came_before(&mut self, event: &PositionEvent) -> bool {
+        // The bus delivers in log order, so entries below this event will never match again.
+        let passed = self
+            .committed_before
+            .partition_point(|seq| *seq < event.seq);
+        self.committed_before.drain(..passed);
+        self.committed_before.first() == Some(&event.seq)
+    }
+
     async fn next_event(&mut self) -> ServiceResult<Option<PositionEvent>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -96,7 +113,7 @@ impl Feed {
             }
             match self.live.next().await {
                 Some(BusMessage::PositionEvent(event)) if event.seq > self.last_seq => {
-                    if self.filter.matches(self.scope, &event) {
+                    if self.filter.matches(self.scope, &event) && !self.came_before(&event) {
                         self.pending.push_back(PositionEvent::clone(&event));
                     } else {
                         self.last_seq = event.seq;

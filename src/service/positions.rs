@@ -7,7 +7,8 @@ use super::idempotency::request_hash;
 use super::viewer::RequestContext;
 use crate::domain::lifecycle::plan_transition;
 use crate::domain::model::{
-    self, AuditOutcome, IdempotentOperation, JsonObject, LedgerEvent, Position, PositionEvent,
+    self, AuditOutcome, EventSeq, IdempotentOperation, JsonObject, LedgerEvent, Position,
+    PositionEvent,
 };
 use crate::domain::policy::check_new_position;
 use crate::domain::{
@@ -150,7 +151,7 @@ impl Services {
         };
         let event = PositionEvent {
             id: EventId::new(),
-            seq: 0,
+            seq: EventSeq::START,
             position_id: id,
             institution_id,
             asset_id: asset.id,
@@ -261,7 +262,7 @@ impl Services {
         position.updated_at = now;
         let event = PositionEvent {
             id: EventId::new(),
-            seq: 0,
+            seq: EventSeq::START,
             position_id: position.id,
             institution_id: position.institution_id,
             asset_id: position.asset_id,

@@ -3,7 +3,7 @@
 
 use crate::support::{Tenant, applied, memory_store, transition};
 use escrowgrid::adapters::memory::MemoryStore;
-use escrowgrid::domain::model::PositionEvent;
+use escrowgrid::domain::model::{EventSeq, PositionEvent};
 use escrowgrid::domain::{ApiKeyId, ApiKeyRole, PositionState};
 use escrowgrid::ports::Store;
 use escrowgrid::service::reads::EventFilter;
@@ -27,7 +27,7 @@ async fn open_feed(
     services: &Services,
     viewer: Viewer,
     filter: EventFilter,
-    after: Option<i64>,
+    after: Option<EventSeq>,
 ) -> EventFeed {
     let filter = services
         .reader(viewer)

@@ -2,6 +2,7 @@
 
 mod api;
 mod contract;
+mod event_order;
 mod feed;
 mod postgres_only;
 mod support;

@@ -1,9 +1,9 @@
 //! The position event log and live bus of the memory store.
 
 use super::MemoryStore;
-use crate::domain::model::PositionEvent;
+use crate::domain::model::{EventSeq, PositionEvent};
 use crate::ports::{
-    BusMessage, EventBus, EventFilter, PositionEventLog, RepoResult, Scope, WriteOutcome,
+    BusMessage, EventBus, EventFilter, LiveStart, PositionEventLog, RepoResult, Scope, WriteOutcome,
 };
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -25,7 +25,7 @@ impl PositionEventLog for MemoryStore {
         &self,
         scope: Scope,
         filter: &EventFilter,
-        after_seq: i64,
+        after: EventSeq,
         limit: u32,
     ) -> RepoResult<Vec<PositionEvent>> {
         let state = self.read()?;
@@ -33,7 +33,7 @@ impl PositionEventLog for MemoryStore {
             .events
             .values()
             .flatten()
-            .filter(|event| event.seq > after_seq && filter.matches(scope, event))
+            .filter(|event| event.seq > after && filter.matches(scope, event))
             .cloned()
             .collect();
         events.sort_by_key(|event| event.seq);
@@ -41,8 +41,20 @@ impl PositionEventLog for MemoryStore {
         Ok(events)
     }
 
-    async fn latest_event_seq(&self) -> RepoResult<i64> {
-        Ok(self.read()?.event_seq)
+    /// Writes commit one at a time under the store's lock, so every event is final at once.
+    async fn event_watermark(&self) -> RepoResult<EventSeq> {
+        let latest = self.read()?.event_seq;
+        Ok(EventSeq {
+            txn: latest,
+            index: latest,
+        })
+    }
+
+    async fn live_start(&self) -> RepoResult<LiveStart> {
+        Ok(LiveStart {
+            after: self.event_watermark().await?,
+            already_committed: Vec::new(),
+        })
     }
 }
 

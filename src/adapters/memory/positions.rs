@@ -5,7 +5,7 @@ use super::{
     page_of, pages_by_parent,
 };
 use crate::domain::model::{
-    self, AuditEvent, IdempotencyRecord, LedgerEvent, Position, PositionEvent,
+    self, AuditEvent, EventSeq, IdempotencyRecord, LedgerEvent, Position, PositionEvent,
 };
 use crate::domain::{InstitutionId, PositionId};
 use crate::ports::{
@@ -89,7 +89,11 @@ impl State {
     fn commit_step(&mut self, position: Position, step: Step) -> WriteOutcome {
         let mut event = step.event;
         self.event_seq += 1;
-        event.seq = self.event_seq;
+        // Each write is its own transaction, committed in this order.
+        event.seq = EventSeq {
+            txn: self.event_seq,
+            index: self.event_seq,
+        };
         self.event_ids.insert(event.id);
         self.events
             .entry(event.position_id)

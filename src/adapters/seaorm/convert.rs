@@ -2,8 +2,8 @@
 //! not parse is `RepoError::Internal`: the database holds something the code never writes.
 
 use crate::domain::model::{
-    ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, IdempotencyRecord, IdempotentOperation,
-    Institution, JsonObject, LedgerEvent, Policy, Position, PositionEvent,
+    ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, EventSeq, IdempotencyRecord,
+    IdempotentOperation, Institution, JsonObject, LedgerEvent, Policy, Position, PositionEvent,
 };
 use crate::domain::policy::PositionRules;
 use crate::domain::template_config::TemplateConfig;
@@ -176,7 +176,10 @@ pub(crate) fn position_event(model: position_event::Model) -> RepoResult<Positio
     const T: &str = "position_events";
     Ok(PositionEvent {
         id: model.id.into(),
-        seq: model.seq,
+        seq: EventSeq {
+            txn: model.txn,
+            index: model.seq,
+        },
         position_id: model.position_id.into(),
         institution_id: model.institution_id.into(),
         asset_id: model.asset_id.into(),
@@ -199,12 +202,14 @@ pub(crate) fn position_event(model: position_event::Model) -> RepoResult<Positio
     })
 }
 
-/// `seq` stays `NotSet`: the column is `GENERATED ALWAYS AS IDENTITY` and PostgreSQL refuses
-/// an explicit value; the insert's `RETURNING` hands the assigned one back.
+/// `seq` and `txn` stay `NotSet`: `seq` is `GENERATED ALWAYS AS IDENTITY` (PostgreSQL refuses
+/// an explicit value) and `txn` must be the writing transaction's own id, its default; the
+/// insert's `RETURNING` hands both back.
 pub(crate) fn position_event_model(record: &PositionEvent) -> position_event::ActiveModel {
     position_event::ActiveModel {
         id: Set(record.id.0),
         seq: NotSet,
+        txn: NotSet,
         position_id: Set(record.position_id.0),
         institution_id: Set(record.institution_id.0),
         asset_id: Set(record.asset_id.0),

@@ -2,13 +2,18 @@
 //! (the trigger fires inside the writing transaction, and PostgreSQL delivers only on commit);
 //! the listener then reads the new durable events once and publishes them to this instance's
 //! subscribers. One read per notification burst per instance, never per subscriber.
+//!
+//! A notified event can be committed but not yet readable (an older transaction is still
+//! open; see `events.rs`). The notification names the writing transaction, so the listener
+//! knows to poll again, backing off, until the log's watermark has passed it.
 
 use super::PgStore;
 use crate::adapters::broadcast::Broadcaster;
 use crate::domain::ApiKeyId;
+use crate::domain::model::EventSeq;
 use crate::ports::{BusMessage, EventFilter, PositionEventLog as _, Scope};
 use sea_orm::sqlx::postgres::{PgListener, PgNotification};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -23,6 +28,11 @@ const CATCH_UP_PAGE: u32 = 1000;
 /// until the next write; this bounds that delay.
 const SAFETY_POLL: Duration = Duration::from_secs(2);
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+/// First and longest pause between reads while a notified event waits on an older
+/// transaction: short enough to add little delay, growing so a long-open transaction costs
+/// ten reads a second, not hundreds.
+const HOLD_BACK_POLL_MIN: Duration = Duration::from_millis(2);
+const HOLD_BACK_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// Stops the listener: `shutdown` cleanly (its connections are closed, not dropped, so
 /// PostgreSQL counts no abandoned session), or by abort when the last clone of the store is
@@ -40,6 +50,8 @@ pub(crate) struct ListenerHandle {
 pub(crate) struct ListenerState {
     listening: AtomicBool,
     starts: AtomicU64,
+    awaited_txn: AtomicI64,
+    published_txn: AtomicI64,
 }
 
 /// A reading of [`ListenerState`].
@@ -48,6 +60,11 @@ pub struct ListenerStatus {
     pub listening: bool,
     /// Times LISTEN succeeded: 1 after start, +1 per reconnect.
     pub starts: u64,
+    /// As of the last finished read of the log: the newest writing transaction a notification
+    /// had named, and the transaction up to which every event has been published. While the
+    /// first is above the second, a committed event is held back behind an older open one.
+    pub awaited_txn: i64,
+    pub published_txn: i64,
 }
 
 impl ListenerState {
@@ -59,6 +76,13 @@ impl ListenerState {
     fn lost(&self) {
         self.listening.store(false, Ordering::Relaxed);
     }
+
+    fn read_up_to(&self, awaited_txn: i64, published_txn: i64) {
+        // Published before awaited, so a reader that sees the awaited value sees this round's
+        // published one (or a later).
+        self.published_txn.store(published_txn, Ordering::Release);
+        self.awaited_txn.store(awaited_txn, Ordering::Release);
+    }
 }
 
 impl ListenerHandle {
@@ -66,6 +90,8 @@ impl ListenerHandle {
         ListenerStatus {
             listening: self.state.listening.load(Ordering::Relaxed),
             starts: self.state.starts.load(Ordering::Relaxed),
+            awaited_txn: self.state.awaited_txn.load(Ordering::Acquire),
+            published_txn: self.state.published_txn.load(Ordering::Acquire),
         }
     }
 
@@ -100,13 +126,14 @@ impl Drop for ListenerHandle {
 
 /// `reader` must not own the handle (it would keep itself alive): the caller passes a store
 /// clone made before the handle exists.
-pub(crate) fn spawn(reader: PgStore, bus: Broadcaster) -> Arc<ListenerHandle> {
+/// `start` is where publishing begins: no subscription can have started before it.
+pub(crate) fn spawn(reader: PgStore, bus: Broadcaster, start: EventSeq) -> Arc<ListenerHandle> {
     let (stop, stopped) = watch::channel(false);
     let state = Arc::new(ListenerState::default());
     let reporting = Arc::clone(&state);
     let task = tokio::spawn(async move {
         let closing = reader.clone();
-        listen(reader, bus, &reporting, stopped).await;
+        listen(reader, bus, &reporting, stopped, start).await;
         reporting.lost();
         if let Err(error) = closing.close().await {
             tracing::warn!(%error, "could not close the event listener's pool");
@@ -151,17 +178,12 @@ async fn listen(
     bus: Broadcaster,
     state: &ListenerState,
     mut stopped: watch::Receiver<bool>,
+    start: EventSeq,
 ) {
-    let mut last_seq = loop {
-        match reader.latest_event_seq().await {
-            Ok(seq) => break seq,
-            Err(error) => {
-                tracing::warn!(%error, "event listener cannot read the log yet; retrying");
-                if pause_or_stop(&mut stopped).await {
-                    return;
-                }
-            }
-        }
+    let mut log = LogCursor {
+        published: start,
+        awaited_txn: 0,
+        hold_back_wait: HOLD_BACK_POLL_MIN,
     };
     loop {
         let pool = reader.connection().get_postgres_connection_pool().clone();
@@ -189,23 +211,24 @@ async fn listen(
         // Only now, with LISTEN active, can a re-read of key state miss nothing.
         bus.publish(BusMessage::Reconnected);
         // Whatever committed while nobody listened.
-        last_seq = catch_up(&reader, &bus, last_seq).await;
+        log.catch_up(&reader, &bus, state).await;
         loop {
+            let wait = log.next_poll();
             let received = tokio::select! {
-                received = tokio::time::timeout(SAFETY_POLL, listener.try_recv()) => received,
+                received = tokio::time::timeout(wait, listener.try_recv()) => received,
                 // Dropping the listener UNLISTENs and hands its connection back to the pool,
                 // which the caller then closes.
                 () = stop_requested(&mut stopped) => return,
             };
             match received {
                 Ok(Ok(Some(notification))) => {
-                    let mut events_arrived = handle(&bus, &notification);
+                    let mut events_arrived = log.hear(&bus, &notification);
                     // A burst of commits needs one read, not one per notification.
                     while let Some(more) = listener.next_buffered() {
-                        events_arrived |= handle(&bus, &more);
+                        events_arrived |= log.hear(&bus, &more);
                     }
                     if events_arrived {
-                        last_seq = catch_up(&reader, &bus, last_seq).await;
+                        log.catch_up(&reader, &bus, state).await;
                     }
                 }
                 Ok(Ok(None)) => {
@@ -218,47 +241,97 @@ async fn listen(
                     tracing::warn!(%error, "event listener failed; reconnecting");
                     break;
                 }
-                Err(_idle) => last_seq = catch_up(&reader, &bus, last_seq).await,
+                Err(_idle) => log.catch_up(&reader, &bus, state).await,
             }
         }
     }
 }
 
-/// Publishes revocations at once; says whether position events are waiting in the log.
-fn handle(bus: &Broadcaster, notification: &PgNotification) -> bool {
-    match notification.channel() {
-        REVOCATIONS_CHANNEL => {
-            match uuid::Uuid::parse_str(notification.payload()) {
-                Ok(id) => bus.publish(BusMessage::ApiKeyRevoked(ApiKeyId(id))),
-                Err(_) => tracing::warn!("ignoring a malformed key revocation notification"),
-            }
-            false
-        }
-        _ => true,
-    }
+/// How far this instance has published the log, and what it was told is still to come.
+struct LogCursor {
+    published: EventSeq,
+    /// The newest writing transaction a notification named: its event is committed, but not
+    /// readable until every older transaction has ended.
+    awaited_txn: i64,
+    hold_back_wait: Duration,
 }
 
-/// Publishes every event after `last_seq` in `seq` (= commit) order; returns the new mark.
-async fn catch_up(reader: &PgStore, bus: &Broadcaster, mut last_seq: i64) -> i64 {
-    loop {
-        match reader
-            .position_events_after(Scope::All, &EventFilter::default(), last_seq, CATCH_UP_PAGE)
-            .await
-        {
-            Ok(events) => {
-                let full_page = events.len() == CATCH_UP_PAGE as usize;
-                for event in events {
-                    last_seq = event.seq;
-                    bus.publish(BusMessage::PositionEvent(Arc::new(event)));
+impl LogCursor {
+    /// Publishes revocations at once; says whether position events are waiting in the log.
+    fn hear(&mut self, bus: &Broadcaster, notification: &PgNotification) -> bool {
+        match notification.channel() {
+            REVOCATIONS_CHANNEL => {
+                match uuid::Uuid::parse_str(notification.payload()) {
+                    Ok(id) => bus.publish(BusMessage::ApiKeyRevoked(ApiKeyId(id))),
+                    Err(_) => tracing::warn!("ignoring a malformed key revocation notification"),
                 }
-                if !full_page {
-                    return last_seq;
-                }
+                false
             }
+            _ => {
+                // A payload that names no transaction still means "read the log"; only the
+                // re-polling for a held-back event needs the number.
+                if let Ok(txn) = notification.payload().parse::<i64>() {
+                    self.awaited_txn = self.awaited_txn.max(txn);
+                }
+                true
+            }
+        }
+    }
+
+    /// While a notified event is held back behind an older open transaction, poll (backing
+    /// off) until the watermark passes it; otherwise only the safety poll.
+    fn next_poll(&mut self) -> Duration {
+        // Reads return whole transactions, so every event of `published.txn` and below is out.
+        if self.awaited_txn > self.published.txn {
+            let wait = self.hold_back_wait;
+            self.hold_back_wait = (wait * 2).min(HOLD_BACK_POLL_MAX);
+            wait
+        } else {
+            self.hold_back_wait = HOLD_BACK_POLL_MIN;
+            SAFETY_POLL
+        }
+    }
+
+    /// Publishes every readable event after the mark in log order. The watermark is read
+    /// first: the event reads that follow see at least everything below it, so every event of
+    /// a transaction below it has been published once they are done.
+    async fn catch_up(&mut self, reader: &PgStore, bus: &Broadcaster, state: &ListenerState) {
+        let awaited = self.awaited_txn;
+        let watermark = match reader.event_watermark().await {
+            Ok(watermark) => watermark,
             Err(error) => {
-                tracing::warn!(%error, "event listener could not read new events; will retry");
-                return last_seq;
+                tracing::warn!(%error, "event listener could not read the watermark; will retry");
+                return;
+            }
+        };
+        loop {
+            match reader
+                .position_events_after(
+                    Scope::All,
+                    &EventFilter::default(),
+                    self.published,
+                    CATCH_UP_PAGE,
+                )
+                .await
+            {
+                Ok(events) => {
+                    let full_page = events.len() == CATCH_UP_PAGE as usize;
+                    for event in events {
+                        self.published = event.seq;
+                        bus.publish(BusMessage::PositionEvent(Arc::new(event)));
+                    }
+                    if !full_page {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "event listener could not read new events; will retry");
+                    return;
+                }
             }
         }
+        // Nothing below the watermark can appear any more, events or not.
+        self.published = self.published.max(watermark);
+        state.read_up_to(awaited, self.published.txn);
     }
 }

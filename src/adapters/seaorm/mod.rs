@@ -23,7 +23,7 @@ mod select;
 mod templates;
 mod window;
 
-use crate::ports::{RepoError, RepoResult, StoreHealth};
+use crate::ports::{PositionEventLog as _, RepoError, RepoResult, StoreHealth};
 use async_trait::async_trait;
 use error::map_db_err;
 use migration::{Migrator, MigratorTrait};
@@ -38,6 +38,8 @@ use std::time::Duration;
 /// Every instance migrating the same database takes this advisory lock first, so two servers
 /// starting together apply each migration once instead of racing on `CREATE TABLE`.
 const MIGRATION_LOCK_KEY: i64 = 0x6573_6372_6f77_6d67; // "escrowmg"
+/// Our transactions run their statements back to back; one idle this long has been abandoned.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "15s";
 
 /// Connection pool settings; `Default` gives the production defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +141,14 @@ impl PgStore {
             // Sent as a startup parameter, so it holds on every pooled connection from the start.
             options.statement_timeout(timeout);
         }
+        // An open transaction holds back the event log's watermark, and with it every live
+        // event of every instance: one of ours left open (a frozen process) must end.
+        options.map_sqlx_postgres_opts(|pg| {
+            pg.options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            )])
+        });
         let mut db = Database::connect(options).await.map_err(map_db_err)?;
         let statements = Arc::new(AtomicU64::new(0));
         let timer = Arc::new(StatementTimer::default());
@@ -178,7 +188,10 @@ impl PgStore {
             bus: bus.clone(),
             listener: None,
         };
-        store.listener = Some(listener::spawn(reader, bus));
+        // Fixed before `connect` returns, so no subscription on this instance can start from
+        // an earlier point than the listener publishes from.
+        let start = reader.event_watermark().await?;
+        store.listener = Some(listener::spawn(reader, bus, start));
         Ok(store)
     }
 

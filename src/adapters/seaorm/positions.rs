@@ -22,8 +22,8 @@ use entity::{idempotency_record, ledger_event, position, position_event};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Statement, TryInsertResult,
+    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Statement, TryInsertResult,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -36,9 +36,6 @@ INSERT INTO positions (id, institution_id, asset_id, holder_reference, currency,
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
 WHERE EXISTS (SELECT 1 FROM assets WHERE id = $3 AND institution_id = $2)
 RETURNING *"#;
-
-/// Serializes position-event inserts from `seq` assignment to commit (see `insert_history`).
-const EVENT_ORDER_LOCK: i64 = 0x6573_6372_6f77_6576; // "escrowev"
 
 fn parent_column(parent: PositionParent) -> position::Column {
     match parent {
@@ -98,13 +95,9 @@ async fn claim(
     }
 }
 
-/// Inserts the ledger entry, the audit row and, last, the lifecycle event; returns the event
-/// with the `seq` PostgreSQL assigned.
-///
-/// The event goes in under `EVENT_ORDER_LOCK`, a transaction-scoped advisory lock released only
-/// by COMMIT or ROLLBACK, so a later `seq` is drawn only after this transaction has finished:
-/// `seq` order is commit order, which `PositionEventLog` promises its readers. Inserting the
-/// event last keeps the lock to one INSERT and the COMMIT.
+/// Inserts the ledger entry, the audit row and the lifecycle event; returns the event with the
+/// `seq` and `txn` PostgreSQL assigned. No lock orders writers: readers of the log take only
+/// events of transactions older than every running one (see `events.rs`).
 async fn insert_history(
     txn: &DatabaseTransaction,
     event: &PositionEvent,
@@ -116,13 +109,6 @@ async fn insert_history(
         .await
         .map_err(map_db_err)?;
     insert_audit(txn, audit).await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [EVENT_ORDER_LOCK.into()],
-    ))
-    .await
-    .map_err(map_db_err)?;
     let stored = position_event::Entity::insert(convert::position_event_model(event))
         .exec_with_returning(txn)
         .await

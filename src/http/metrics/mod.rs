@@ -34,6 +34,9 @@ pub struct StatementStats {
     /// is up, and how many times it was (re)established.
     pub listener_up: bool,
     pub listener_starts: u64,
+    /// Whether, at the listener's last read, a committed event waited on an older
+    /// transaction still open (the log's watermark holds it back).
+    pub events_held_back: bool,
 }
 
 /// Reads the adapter's numbers when `/metrics` is rendered.

@@ -295,6 +295,12 @@ pub(crate) fn text(state: &AppState) -> String {
             "escrowgrid_event_listener_starts_total {}",
             stats.listener_starts
         );
+        gauge(
+            &mut out,
+            "escrowgrid_event_log_held_back",
+            "1 while a committed event waits, unpublished, for an older transaction to end.",
+            u8::from(stats.events_held_back),
+        );
     }
     out
 }

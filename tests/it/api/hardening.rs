@@ -19,10 +19,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-/// The advisory lock the PostgreSQL store takes right before inserting a position event (see
-/// `adapters/seaorm/unit_of_work.rs`); holding it parks a write midway through its transaction.
-pub(crate) const EVENT_ORDER_LOCK: i64 = 0x6573_6372_6f77_6576;
-
 /// An institution (US, construction) with an ADMIN key; returns (institution id, token).
 /// Leaner than `fixtures::seed_tenant`: these tests count positions and operation names.
 pub(crate) async fn institution_admin(api: &Api) -> (String, String) {

@@ -7,7 +7,7 @@
 use super::outage::{CREATE, Chain, Reply, consistency_check, seed, settle, tally, worker};
 use super::support::{TestApp, TestStore};
 use super::ws_support::wait_for_metrics_gauge;
-use crate::support::postgres::{TestDb, fresh_store};
+use crate::support::postgres::{TestDb, fresh_store, park_writes, release_writes};
 use escrowgrid::service::{ApiKeyToken, hash_token};
 use futures::{SinkExt as _, StreamExt as _};
 use sea_orm::sqlx::{self, Connection as _, PgConnection};
@@ -20,10 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-
-/// The advisory lock the PostgreSQL store takes right before inserting a position event (see
-/// `adapters/seaorm/unit_of_work.rs`): holding it parks every write inside its transaction.
-const EVENT_ORDER_LOCK: i64 = 0x6573_6372_6f77_6576;
 
 /// `escrowgrid serve` on a test database, killed if the test ends before it exits.
 struct Binary {
@@ -124,25 +120,6 @@ impl Binary {
             })
             .collect()
     }
-}
-
-/// A raw session holding the event-order lock, so writes park inside their transactions.
-async fn park_writes(url: &str) -> PgConnection {
-    let mut connection = PgConnection::connect(url).await.expect("connects");
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(EVENT_ORDER_LOCK)
-        .execute(&mut connection)
-        .await
-        .expect("locked");
-    connection
-}
-
-async fn release(mut connection: PgConnection) {
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(EVENT_ORDER_LOCK)
-        .execute(&mut connection)
-        .await
-        .expect("unlocked");
 }
 
 /// Waits until no other session of the database is inside a transaction: the cancelled write
@@ -255,7 +232,7 @@ async fn sigterm_finishes_requests_in_flight_closes_sockets_and_exits_zero_with_
         server.child.try_wait().expect("waitable").is_none(),
         "the server must wait for the requests in flight"
     );
-    release(lock).await;
+    release_writes(&mut lock).await;
     let released = Instant::now();
     let (status, after_release) = server
         .exited_within(Duration::from_secs(15))
@@ -399,7 +376,7 @@ async fn at_the_shutdown_deadline_a_write_still_running_is_cancelled_and_rolls_b
     };
     let mut server = Binary::start(&db, 1_500).await;
     let api = seed(&server.address, &server.root).await;
-    let lock = park_writes(&db.url).await;
+    let mut lock = park_writes(&db.url).await;
     let input = json!({
         "assetId": api.asset,
         "holderReference": "DEADLINE-1",
@@ -429,7 +406,7 @@ async fn at_the_shutdown_deadline_a_write_still_running_is_cancelled_and_rolls_b
     );
 
     // Once the lock is free the parked statement may run, but nothing ever commits it.
-    release(lock).await;
+    release_writes(&mut lock).await;
     no_transaction_is_open(&mut watch).await;
     let left: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM positions) + (SELECT count(*) FROM idempotency_records) \

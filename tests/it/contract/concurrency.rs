@@ -3,6 +3,7 @@
 
 use crate::support::{Tenant, applied, claim, creation, transition};
 use escrowgrid::domain::PositionState::{Funded, Released};
+use escrowgrid::domain::model::EventSeq;
 use escrowgrid::domain::model::IdempotentOperation::CreatePosition;
 use escrowgrid::ports::{
     LedgerFilter, PositionFilter, RepoError, RepoResult, Scope, Store, WriteOutcome,
@@ -151,7 +152,7 @@ async fn concurrent_creations_of_distinct_positions_all_apply_with_distinct_seqs
     })
     .await;
 
-    let seqs: HashSet<i64> = results
+    let seqs: HashSet<EventSeq> = results
         .into_iter()
         .map(|result| applied(result).1.seq)
         .collect();

@@ -144,7 +144,7 @@ async fn store_assigns_increasing_seqs_starting_at_one(store: Arc<dyn Store>) {
         seqs.push(event.seq);
     }
 
-    assert_eq!(seqs[0], 1, "the first event of a fresh store");
+    assert_eq!(seqs[0].index, 1, "the first event of a fresh store");
     assert!(
         seqs.windows(2).all(|pair| pair[0] < pair[1]),
         "seqs increase: {seqs:?}"

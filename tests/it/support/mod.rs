@@ -8,8 +8,8 @@ pub(crate) use memory::memory_store;
 
 use escrowgrid::domain::lifecycle::plan_transition;
 use escrowgrid::domain::model::{
-    self, ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, IdempotentOperation, Institution,
-    JsonObject, LedgerEvent, Policy, Position, PositionEvent,
+    self, ApiKey, Asset, AssetTemplate, AuditEvent, AuditOutcome, EventSeq, IdempotentOperation,
+    Institution, JsonObject, LedgerEvent, Policy, Position, PositionEvent,
 };
 use escrowgrid::domain::policy::PositionRules;
 use escrowgrid::domain::template_config::TemplateConfig;
@@ -176,7 +176,10 @@ pub(crate) fn creation(asset: &Asset, amount: &str) -> PositionCreation {
     let event = PositionEvent {
         id: EventId::new(),
         // The store assigns seq; a made-up one must be ignored.
-        seq: 999,
+        seq: EventSeq {
+            txn: 999,
+            index: 999,
+        },
         position_id: position.id,
         institution_id: position.institution_id,
         asset_id: position.asset_id,
@@ -236,7 +239,7 @@ pub(crate) fn transition_releasing(
     next.updated_at = now;
     let event = PositionEvent {
         id: EventId::new(),
-        seq: 0,
+        seq: EventSeq::START,
         position_id: next.id,
         institution_id: next.institution_id,
         asset_id: next.asset_id,

@@ -477,3 +477,22 @@ fn run_numbers_parse_and_urls_rewrite() {
     );
     assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
 }
+
+/// A raw session holding every institution row FOR UPDATE: each position write checks its
+/// rows' foreign keys to the institution (FOR KEY SHARE) inside its transaction, so it parks
+/// there until `release`.
+pub(crate) async fn park_writes(url: &str) -> PgConnection {
+    let mut connection = PgConnection::connect(url).await.expect("connects");
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM institutions FOR UPDATE")
+        .execute(&mut connection)
+        .await
+        .expect("locked");
+    connection
+}
+
+pub(crate) async fn release_writes(connection: &mut PgConnection) {
+    sqlx::raw_sql("ROLLBACK")
+        .execute(connection)
+        .await
+        .expect("unlocked");
+}

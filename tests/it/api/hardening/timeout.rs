@@ -1,7 +1,8 @@
 //! The request timeout: 504, and the write it cancelled leaves nothing behind.
 
-use super::{EVENT_ORDER_LOCK, escrow_asset, institution_admin, only_error};
+use super::{escrow_asset, institution_admin, only_error};
 use crate::api::support::{TestApp, TestStore, WAIT};
+use crate::support::postgres::{park_writes, release_writes};
 use reqwest::StatusCode;
 use sea_orm::sqlx::{self, Connection as _, PgConnection};
 use serde_json::json;
@@ -65,13 +66,8 @@ async fn a_request_over_the_timeout_is_504_and_its_half_done_write_rolls_back() 
         }})
     };
 
-    // Park the write after it has inserted the position, ledger and audit rows.
-    let mut blocker = PgConnection::connect(&url).await.expect("connects");
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(EVENT_ORDER_LOCK)
-        .execute(&mut blocker)
-        .await
-        .expect("locked");
+    // Park the write inside its transaction, at its first row that refers to the institution.
+    let mut blocker = park_writes(&url).await;
     let (status, body) = server.gql(create, input("SLOW-1"), Some(&key)).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     let error = only_error(&body);
@@ -84,11 +80,7 @@ async fn a_request_over_the_timeout_is_504_and_its_half_done_write_rolls_back() 
             .contains("700 ms"),
         "{body}"
     );
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(EVENT_ORDER_LOCK)
-        .execute(&mut blocker)
-        .await
-        .expect("unlocked");
+    release_writes(&mut blocker).await;
     // The cancelled transaction may finish its parked INSERT once the lock is free; it must
     // still never commit. Wait for it to end, then look.
     let mut check = PgConnection::connect(&url).await.expect("connects");
