@@ -340,7 +340,7 @@ pub struct SettingsArgs {
         help_heading = WEBSOCKET
     )]
     pub ws_send_timeout_ms: u64,
-    /// Messages queued per socket before its subscriptions wait.
+    /// Messages queued per socket before its subscriptions wait (they catch up from the log).
     #[arg(long, env = "WS_SEND_BUFFER", default_value_t = 256, global = true, help_heading = WEBSOCKET)]
     pub ws_send_buffer: usize,
     /// Operations one socket may run at once; one more is refused (TOO_MANY_SUBSCRIPTIONS).

@@ -72,10 +72,6 @@ error_codes! {
     GraphqlParseFailed = "GRAPHQL_PARSE_FAILED", 400;
     /// The document does not validate against the schema.
     GraphqlValidationFailed = "GRAPHQL_VALIDATION_FAILED", 400;
-    /// A subscriber fell so far behind the live events that it was dropped; it resubscribes
-    /// with `after` set to the last cursor it received. Only on subscriptions (websockets and
-    /// event streams).
-    SubscriberTooSlow = "SUBSCRIBER_TOO_SLOW", 200;
     /// The socket already runs `WS_MAX_SUBSCRIPTIONS` operations (`extensions.max`); the id
     /// stays free. Only on websockets.
     TooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS", 200;

@@ -35,7 +35,6 @@ pub(crate) fn code(error: &ServiceError) -> ErrorCode {
         ServiceError::Forbidden(_) => ErrorCode::Forbidden,
         ServiceError::NotFound(_) => ErrorCode::NotFound,
         ServiceError::Conflict(_) => ErrorCode::Conflict,
-        ServiceError::SubscriberTooSlow => ErrorCode::SubscriberTooSlow,
         ServiceError::Store(_) => ErrorCode::InternalServerError,
     }
 }

@@ -20,7 +20,7 @@ pub struct QueryRoot;
 /// `extensions.fromState` and `toState`), `CONFLICT`, `RATE_LIMITED` (with
 /// `extensions.retryAfter`), `QUERY_TOO_COMPLEX` (with `extensions.limit` and `max`),
 /// `INTERNAL_SERVER_ERROR`, `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, for
-/// subscriptions `SUBSCRIBER_TOO_SLOW` and (websockets) `TOO_MANY_SUBSCRIPTIONS`, and for
+/// websocket subscriptions `TOO_MANY_SUBSCRIPTIONS`, and for
 /// persisted documents `PERSISTED_QUERY_NOT_FOUND` and `PERSISTED_QUERY_NOT_IN_LIST`.
 #[Object(name = "Query")]
 impl QueryRoot {

@@ -105,9 +105,9 @@ pub struct SubscriptionRoot;
 impl SubscriptionRoot {
     /// Each PositionEvent committed after the subscription starts that matches the filter and
     /// the caller's tenancy, in commit order. With `after` (a `PositionEvent.cursor`), first
-    /// every matching event committed after that one. A subscriber that falls too far behind
-    /// gets a `SUBSCRIBER_TOO_SLOW` error and the stream ends; resume with the last cursor it
-    /// received.
+    /// every matching event committed after that one. A subscriber that falls behind catches
+    /// up from the event log; a connection that cannot take a message for `WS_SEND_TIMEOUT_MS`
+    /// is closed, and the client resumes with the last cursor it received.
     async fn position_events(
         &self,
         ctx: &Context<'_>,

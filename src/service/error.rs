@@ -16,12 +16,6 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A live feed fell so far behind that messages it had not read were dropped; the
-    /// subscriber resumes from its last cursor.
-    #[error(
-        "this subscriber fell too far behind and was closed; resubscribe with `after` set to the last cursor received"
-    )]
-    SubscriberTooSlow,
     /// The store failed; the detail is for the log, never for the client.
     #[error("store failure: {0}")]
     Store(RepoError),

@@ -8,7 +8,7 @@
 //! complete resume point.
 
 use super::Services;
-use super::error::{ServiceError, ServiceResult};
+use super::error::ServiceResult;
 use super::reads::{EventFilter, Permitted};
 use super::subscriptions::GaugeGuard;
 use super::viewer::Viewer;
@@ -21,8 +21,10 @@ use std::sync::Arc;
 /// Log rows read per round trip while replaying.
 const REPLAY_PAGE: u32 = 500;
 
-/// Matching events in commit order; ends with `SubscriberTooSlow` when this subscriber fell
-/// so far behind that the bus dropped messages it had not read.
+/// Matching events in log order. A subscriber that falls so far behind that the bus drops
+/// messages it had not read catches up from the log instead (the bus only carries what the log
+/// holds), so the feed itself never gives up on a slow reader: a transport with a bounded
+/// queue decides when one is too slow.
 pub type EventFeed = BoxStream<'static, ServiceResult<PositionEvent>>;
 
 impl Services {
@@ -124,7 +126,8 @@ impl Feed {
                     | BusMessage::ApiKeyRevoked(_)
                     | BusMessage::Reconnected,
                 ) => {}
-                Some(BusMessage::Lagged) => return Err(ServiceError::SubscriberTooSlow),
+                // What the bus dropped is in the log, after the last event delivered.
+                Some(BusMessage::Lagged) => self.replaying = true,
                 None => return Ok(None),
             }
         }

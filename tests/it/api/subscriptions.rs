@@ -1,8 +1,9 @@
 //! `Subscription.positionEvents` end to end over websockets, on both stores: delivery order,
 //! filters, tenancy, resume with `after`, validation errors, concurrent writers, the legacy
 //! `graphql-ws` subprotocol and the npm `graphql-ws` reference client. Two more cases, on the
-//! memory store only, overflow the bus behind a client that stopped reading: SUBSCRIBER_TOO_SLOW
-//! then a gapless resume, and a key revoked meanwhile.
+//! memory store only, stall a client that stopped reading while the bus overflows: once it
+//! reads again it gets every event in order (caught up from the log), and a key revoked
+//! meanwhile still closes the socket.
 //!
 //! A missed or doubled event is a missed or doubled payment instruction, so every case checks
 //! the exact list received, then commits a marker event and checks that it is the next thing
@@ -660,7 +661,8 @@ async fn the_graphql_ws_reference_client_receives_events(app: TestApp) {
 
 // ---------------------------------------------------------------------------------------------
 // A subscriber that falls behind (memory store only: overflowing the bus takes more than 4096
-// events, written here straight into the store; over HTTP, or on PostgreSQL, that is too slow)
+// events, written here straight into the store; over HTTP, or on PostgreSQL, that is too slow.
+// Falling behind the bus is not an error: the feed catches up from the log)
 // ---------------------------------------------------------------------------------------------
 
 /// Two events with this much metadata cannot fit in the loopback socket buffers (a few MiB) of
@@ -752,53 +754,20 @@ async fn stalled_subscriber() -> (TestApp, DirectWriter, Tenant, WsClient) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_falls_too_far_behind_gets_subscriber_too_slow_then_resumes_without_a_gap()
- {
-    let (app, mut writer, _tenant, mut ws) = stalled_subscriber().await;
+async fn a_stalled_subscriber_the_bus_ran_past_gets_every_event_in_order_once_it_reads_again() {
+    let (_app, mut writer, _tenant, mut ws) = stalled_subscriber().await;
+    // More than the bus keeps for a reader that is not reading: the feed, blocked on the
+    // socket's queue, misses them on the bus and must take them from the log.
     writer.partial_releases(LAGGING_EVENTS, None).await;
     let last_version = i64::try_from(4 + LAGGING_EVENTS).expect("small");
 
-    // Now read: the events that made it, then the error, then complete.
-    let mut versions = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let message = ws.next_json().await;
-        assert_eq!(message["type"], "next", "{message}");
-        if let Some(errors) = message["payload"].get("errors") {
-            assert_eq!(
-                errors[0]["extensions"]["code"], "SUBSCRIBER_TOO_SLOW",
-                "{message}"
-            );
-            break;
-        }
-        let event = &message["payload"]["data"]["positionEvents"];
-        versions.push(event["version"].as_i64().expect("a version"));
-        cursor = string(&event["cursor"]);
-    }
-    assert_eq!(ws.next_json().await, json!({"type": "complete", "id": "1"}));
-    app.wait_for_subscriptions(0).await;
-    assert!(
-        versions.len() >= 2,
-        "the huge events arrived before the error: {versions:?}"
-    );
-    let expected: Vec<i64> = (3..3 + i64::try_from(versions.len()).expect("small")).collect();
-    assert_eq!(versions, expected, "no gap before the error");
-
-    // Resuming after the last cursor received delivers exactly the rest.
-    let first_missing = versions.last().copied().unwrap_or(2) + 1;
-    ws.subscribe(
-        "2",
-        SMALL_SUBSCRIPTION,
-        json!({"filter": {"positionId": writer.position.id.0.to_string()}, "after": cursor}),
-    )
-    .await;
-    for version in first_missing..=last_version {
-        let event = ws.next_event("2").await;
-        assert_eq!(event["version"], version, "resumed without a gap");
+    for version in 3..=last_version {
+        let event = ws.next_event("1").await;
+        assert_eq!(event["version"], version, "no gap, no duplicate, no error");
     }
     // A marker: the next message must be this event, so nothing else came in between.
     writer.partial_releases(1, None).await;
-    let marker = ws.next_event("2").await;
+    let marker = ws.next_event("1").await;
     assert_eq!(marker["version"], last_version + 1, "{marker}");
 }
 
