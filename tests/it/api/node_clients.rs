@@ -53,3 +53,17 @@ pub(crate) async fn output(mut command: Command) -> std::process::Output {
         .expect("the node task completes")
         .expect("node runs")
 }
+
+/// Runs a script that prints one JSON report on stdout; fails with both streams unless it
+/// succeeded.
+pub(crate) async fn json_report(command: Command, what: &str) -> serde_json::Value {
+    let output = output(command).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON report")
+}

@@ -3,7 +3,7 @@
 //! and the trusted-documents mode that refuses every document outside its manifest. Counts
 //! are read from `/metrics`.
 
-use super::node_clients::{NodeClients, output};
+use super::node_clients::{NodeClients, json_report};
 use super::support::{TestApp, TestStore};
 use super::ws_support::{Received, WAIT};
 use escrowgrid::graphql::{PersistedSettings, TrustedDocuments};
@@ -292,15 +292,7 @@ async fn apollo_clients_persisted_queries_link_misses_registers_then_sends_only_
     apollo
         .arg(app.url("/graphql"))
         .env("ESCROWGRID_API_KEY", &app.root_key);
-    let output = output(apollo).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "Apollo Client failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    let report = json_report(apollo, "Apollo Client").await;
     let wire: Vec<(&str, bool, bool)> = report["requests"]
         .as_array()
         .expect("requests")

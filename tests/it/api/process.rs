@@ -44,14 +44,6 @@ impl ServerProcess {
         let mut child = command.spawn().expect("the escrowgrid binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        let (first_line, line) = tokio::sync::oneshot::channel();
-        // Both pipes are drained for the process's life, so its writes never block.
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok);
-            let _ = first_line.send(first);
-            for _ in lines {}
-        });
         let (log_line, log) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
@@ -61,16 +53,7 @@ impl ServerProcess {
                 let _ = log_line.send(line);
             }
         });
-        let line = tokio::time::timeout(Duration::from_secs(20), line)
-            .await
-            .expect("the server prints its address")
-            .expect("the reader thread answers")
-            .expect("a first line");
-        let address = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let address = listening_address(stdout).await;
         Self {
             child,
             address,
@@ -109,4 +92,24 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The address in the server's first stdout line (`listening on http://…`). stdout is drained
+/// for the process's life afterwards, so the server never blocks on a full pipe.
+pub(crate) async fn listening_address(stdout: std::process::ChildStdout) -> String {
+    let (first_line, line) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = first_line.send(lines.next().and_then(Result::ok));
+        for _ in lines {}
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("the server prints its address")
+        .expect("the reader thread answers")
+        .expect("a first line");
+    line.split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
 }

@@ -3,7 +3,7 @@
 
 use super::batching::{settle, statements};
 use super::fixtures::{expect_error, missing_id, named_field, on_both_stores, seed_tenant};
-use super::node_clients::{NodeClients, output};
+use super::node_clients::{NodeClients, json_report};
 use super::support::TestApp;
 use serde_json::{Value, json};
 
@@ -219,15 +219,7 @@ async fn apollo_client_refetches_a_position_an_asset_and_an_institution_by_node_
             tenant.institution_id.clone(),
         ])
         .env("ESCROWGRID_API_KEY", &tenant.admin_key);
-    let output = output(apollo).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "Apollo Client failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    let report = json_report(apollo, "Apollo Client").await;
     assert_eq!(report["before"]["state"], "FUNDED", "{report}");
     assert_eq!(report["refetchRequests"], 1, "three objects, one request");
     let refetched = &report["refetched"];

@@ -5,6 +5,7 @@
 //! The JSON logs of the run carry request ids and callers, and never a token or an input.
 
 use super::outage::{CREATE, Chain, Reply, consistency_check, seed, settle, tally, worker};
+use super::process::listening_address;
 use super::support::{TestApp, TestStore};
 use super::ws_support::wait_for_metrics_gauge;
 use crate::support::postgres::{TestDb, fresh_store, park_writes, release_writes};
@@ -12,7 +13,6 @@ use escrowgrid::service::{ApiKeyToken, hash_token};
 use futures::{SinkExt as _, StreamExt as _};
 use sea_orm::sqlx::{self, Connection as _, PgConnection};
 use serde_json::{Value, json};
-use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -66,23 +66,7 @@ impl Binary {
             .spawn()
             .expect("the escrowgrid binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (first_line, line) = tokio::sync::oneshot::channel();
-        // Keeps draining stdout, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            let _ = first_line.send(lines.next().and_then(Result::ok));
-            for _ in lines {}
-        });
-        let line = tokio::time::timeout(Duration::from_secs(30), line)
-            .await
-            .expect("the server prints its address")
-            .expect("the reader answers")
-            .expect("a first line");
-        let address = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let address = listening_address(stdout).await;
         Self {
             child,
             address,
