@@ -16,12 +16,14 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
+        let up = format!("{UP}{}", notify_with("txn"));
+        manager.get_connection().execute_unprepared(&up).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
+        let down = format!("{}{DOWN}", notify_with("seq"));
+        manager.get_connection().execute_unprepared(&down).await?;
         Ok(())
     }
 }
@@ -38,23 +40,9 @@ CREATE INDEX IF NOT EXISTS position_events_asset_id_txn_seq_idx
     ON position_events (asset_id, txn, seq);
 DROP INDEX IF EXISTS position_events_institution_id_seq_idx;
 DROP INDEX IF EXISTS position_events_asset_id_seq_idx;
-CREATE OR REPLACE FUNCTION escrowgrid_notify_position_event() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('escrowgrid_position_events', NEW.txn::text);
-    RETURN NULL;
-END;
-$$;
 "#;
 
 const DOWN: &str = r#"
-CREATE OR REPLACE FUNCTION escrowgrid_notify_position_event() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('escrowgrid_position_events', NEW.seq::text);
-    RETURN NULL;
-END;
-$$;
 CREATE INDEX IF NOT EXISTS position_events_institution_id_seq_idx
     ON position_events (institution_id, seq);
 CREATE INDEX IF NOT EXISTS position_events_asset_id_seq_idx
@@ -64,3 +52,18 @@ DROP INDEX IF EXISTS position_events_institution_id_txn_seq_idx;
 DROP INDEX IF EXISTS position_events_asset_id_txn_seq_idx;
 ALTER TABLE position_events DROP COLUMN IF EXISTS txn;
 "#;
+
+/// The NOTIFY trigger's function, sending `column` of the new event as the payload.
+fn notify_with(column: &str) -> String {
+    format!(
+        r#"
+CREATE OR REPLACE FUNCTION escrowgrid_notify_position_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('escrowgrid_position_events', NEW.{column}::text);
+    RETURN NULL;
+END;
+$$;
+"#
+    )
+}
