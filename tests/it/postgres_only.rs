@@ -78,31 +78,31 @@ async fn statement_counter_sees_inside_transactions() {
     };
     let tenant = Tenant::seed(&db, "A").await;
 
-    // BEGIN, INSERT position, INSERT ledger, INSERT audit, INSERT event, COMMIT.
+    // BEGIN, the position with its ledger entry, audit row and event in one statement, COMMIT.
     let (cost, created) = statements!(db, db.create_position(creation(&tenant.asset, "5")).await);
-    assert_eq!(cost, 6);
+    assert_eq!(cost, 3);
     let WriteOutcome::Applied { position, .. } = created.expect("created") else {
         panic!("a new position is applied");
     };
 
-    // The idempotency claim adds one INSERT.
+    // The idempotency record rides in the same statement.
     let mut keyed = creation(&tenant.asset, "5");
     keyed.idempotency = Some(claim("k", IdempotentOperation::CreatePosition, "h"));
     let (cost, _) = statements!(db, db.create_position(keyed.clone()).await);
-    assert_eq!(cost, 7);
+    assert_eq!(cost, 3);
 
-    // A replay: BEGIN, INSERT … ON CONFLICT DO NOTHING, SELECT the holder, ROLLBACK.
+    // A replay: BEGIN, the statement fails on the held key, ROLLBACK, SELECT the holder.
     let (cost, replayed) = statements!(db, db.create_position(keyed).await);
     assert!(matches!(replayed, Ok(WriteOutcome::Replayed { .. })));
     assert_eq!(cost, 4);
 
-    // BEGIN, UPDATE … WHERE version, INSERT ledger, INSERT audit, INSERT event, COMMIT.
+    // The version-guarded UPDATE with its dependent rows, again one statement.
     let (cost, _) = statements!(
         db,
         db.transition_position(transition(&position, PositionState::Funded))
             .await
     );
-    assert_eq!(cost, 6);
+    assert_eq!(cost, 3);
 
     let (cost, pinged) = statements!(db, db.ping().await);
     assert_eq!((cost, pinged), (1, Ok(())));

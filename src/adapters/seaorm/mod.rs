@@ -21,6 +21,7 @@ mod policies;
 mod positions;
 mod select;
 mod templates;
+mod unit_statement;
 mod window;
 
 use crate::ports::{PositionEventLog as _, RepoError, RepoResult, StoreHealth};

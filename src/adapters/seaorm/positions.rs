@@ -1,13 +1,13 @@
-//! Positions and their unit of work: claim the idempotency key, write the position (INSERT, or
-//! a version-guarded UPDATE), then its ledger entry, audit row and lifecycle event, and commit.
-//! Any error rolls everything back; a replay writes nothing.
+//! Positions and their unit of work: the position write (INSERT, or a version-guarded UPDATE)
+//! with its idempotency record, ledger entry, audit row and lifecycle event, in one statement
+//! (`unit_statement.rs`). Any error writes nothing; a replay writes nothing.
 
 use super::PgStore;
-use super::audit::insert_audit;
 use super::convert;
 use super::error::map_db_err;
 use super::filters::{position_condition, scoped};
 use super::select::{convert_all, ids};
+use super::unit_statement::{Dependents, read_row, unit_statement};
 use super::window::{distinct, group, pages};
 use crate::domain::model::{
     AuditEvent, IdempotencyRecord, LedgerEvent, Position, PositionEvent, Timestamp,
@@ -15,15 +15,15 @@ use crate::domain::model::{
 use crate::domain::{InstitutionId, PositionId};
 use crate::ports::{
     IdempotencyClaim, Page, PageRequest, PositionCreation, PositionFilter, PositionParent,
-    PositionRepository, PositionTransition, RepoError, RepoResult, Scope, WriteOutcome,
+    PositionRepository, PositionTransition, RepoError, RepoResult, Scope, UniqueRule, WriteOutcome,
 };
 use async_trait::async_trait;
-use entity::{idempotency_record, ledger_event, position, position_event};
+use entity::{idempotency_record, position, position_event};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Statement, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QueryTrait, Statement,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -44,24 +44,15 @@ fn parent_column(parent: PositionParent) -> position::Column {
     }
 }
 
-/// What claiming an idempotency key found.
-enum Claim {
-    /// The key is ours now; the write goes ahead.
-    Claimed,
-    /// The same request already ran: replay its response, write nothing.
-    Replay(Position),
-}
-
-/// Inserts the claim, or finds the record that holds the key. `ON CONFLICT DO NOTHING` makes
-/// PostgreSQL wait for a concurrent holder's transaction; once it commits, the record is read
-/// here (READ COMMITTED sees it), and if it rolled back, this insert goes through instead.
-async fn claim(
-    txn: &DatabaseTransaction,
+/// The idempotency record a keyed write inserts with its position. Inserted without `ON
+/// CONFLICT`: a concurrent holder of the key makes the insert wait for that holder's commit and
+/// then fail, which rolls back the whole write, and the holder's record is replayed instead.
+fn claim_model(
     claim: &IdempotencyClaim,
     position: &Position,
     at: Timestamp,
-) -> RepoResult<Claim> {
-    let record = idempotency_record::ActiveModel {
+) -> RepoResult<idempotency_record::ActiveModel> {
+    Ok(idempotency_record::ActiveModel {
         institution_id: Set(position.institution_id.0),
         key: Set(claim.key.to_string()),
         operation: Set(claim.operation.as_str().to_owned()),
@@ -69,70 +60,120 @@ async fn claim(
         position_id: Set(position.id.0),
         response: Set(convert::response_snapshot(position)?),
         created_at: Set(at),
-    };
-    let inserted = idempotency_record::Entity::insert(record)
-        .on_conflict_do_nothing()
-        .exec_without_returning(txn)
-        .await
-        .map_err(map_db_err)?;
-    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(Claim::Claimed);
-    }
-    let holder =
-        idempotency_record::Entity::find_by_id((position.institution_id.0, claim.key.to_string()))
-            .one(txn)
+    })
+}
+
+/// A position write and the rows that go with it.
+struct Unit<'a> {
+    position: &'a Position,
+    event: &'a PositionEvent,
+    ledger: &'a LedgerEvent,
+    audit: &'a AuditEvent,
+    idempotency: Option<&'a IdempotencyClaim>,
+    at: Timestamp,
+}
+
+impl PgStore {
+    /// Runs `write` (the position's INSERT or UPDATE, `RETURNING *`) with its dependent rows as
+    /// one statement. `None` when the write matched no row and no other request holds the key.
+    ///
+    /// The statement runs inside BEGIN … COMMIT although alone it would be atomic: a request
+    /// cancelled mid-write (its deadline, a shutdown) must roll back, and an autocommit
+    /// statement already sent would still commit once PostgreSQL finished it.
+    async fn write_unit(
+        &self,
+        write: Statement,
+        unit: Unit<'_>,
+    ) -> RepoResult<Option<WriteOutcome>> {
+        let dependents = Dependents {
+            idempotency: unit
+                .idempotency
+                .map(|claim| claim_model(claim, unit.position, unit.at))
+                .transpose()?,
+            ledger: convert::ledger_event_model(unit.ledger),
+            audit: convert::audit_event_model(unit.audit),
+            event: convert::position_event_model(unit.event),
+        };
+        let txn = self.begin().await?;
+        let result = txn
+            .query_one_raw(unit_statement(write, &dependents))
             .await
-            .map_err(map_db_err)?
-            .map(convert::idempotency_record)
-            .transpose()?;
-    match holder {
-        Some(record) => claim.replay(&record).map(Claim::Replay),
-        // Claimed and then deleted between our two statements: nothing deletes these rows, so
-        // this is a bug, not a race to retry.
-        None => Err(RepoError::Internal(
-            "idempotency key conflicted but no record holds it".into(),
-        )),
+            .map_err(map_db_err);
+        let missed = match result {
+            Ok(Some(row)) => {
+                let applied = read_row(&row).and_then(|(stored, event)| {
+                    Ok(Some(WriteOutcome::Applied {
+                        position: convert::position(stored)?,
+                        event: convert::position_event(event)?,
+                    }))
+                });
+                return self.finish(txn, applied).await;
+            }
+            other => {
+                self.rollback(txn).await;
+                other
+            }
+        };
+        let Some(claim) = unit.idempotency else {
+            return missed.map(|_| None);
+        };
+        // The request holding our key, once committed, is visible from here (a new snapshot).
+        // It explains a failed insert of the record and a transition whose version it moved;
+        // for any other failure no record exists and the write's own error stands.
+        let institution = unit.position.institution_id;
+        match (missed, self.replay_holder(institution, claim).await) {
+            (_, Ok(Some(replayed))) => Ok(Some(replayed)),
+            (Err(RepoError::Duplicate(UniqueRule::IdempotencyKey)), Ok(None)) => {
+                // Nothing deletes these rows, so this is a bug, not a race to retry.
+                Err(RepoError::Internal(
+                    "idempotency key conflicted but no record holds it".into(),
+                ))
+            }
+            // The key was used for other input: that is the answer, as it was when the claim
+            // ran first, whatever else the write ran into.
+            (_, Err(conflict @ RepoError::Conflict { .. })) => Err(conflict),
+            (Err(RepoError::Duplicate(UniqueRule::IdempotencyKey)), Err(error)) => Err(error),
+            (Err(error), _) => Err(error),
+            (Ok(_), held) => held,
+        }
+    }
+
+    /// The response of the request that holds `claim`'s key, if one does.
+    async fn replay_holder(
+        &self,
+        institution: InstitutionId,
+        claim: &IdempotencyClaim,
+    ) -> RepoResult<Option<WriteOutcome>> {
+        let Some(record) = self.find_idempotency(institution, &claim.key).await? else {
+            return Ok(None);
+        };
+        let position = claim.replay(&record)?;
+        Ok(Some(WriteOutcome::Replayed { position }))
+    }
+
+    /// Why a version-guarded UPDATE matched no row.
+    async fn transition_miss(&self, position: &Position, expected_version: i32) -> RepoError {
+        use position::Column as C;
+        let exists = position::Entity::find_by_id(position.id.0)
+            .filter(C::InstitutionId.eq(position.institution_id.0))
+            .count(&self.db)
+            .await
+            .map_err(map_db_err);
+        match exists {
+            Ok(0) => RepoError::NotFound { entity: "position" },
+            Ok(_) => RepoError::Conflict {
+                message: format!(
+                    "position {} is no longer at version {expected_version}",
+                    position.id
+                ),
+            },
+            Err(error) => error,
+        }
     }
 }
 
-/// Inserts the ledger entry, the audit row and the lifecycle event; returns the event with the
-/// `seq` and `txn` PostgreSQL assigned. No lock orders writers: readers of the log take only
-/// events of transactions older than every running one (see `events.rs`).
-async fn insert_history(
-    txn: &DatabaseTransaction,
-    event: &PositionEvent,
-    ledger: &LedgerEvent,
-    audit: &AuditEvent,
-) -> RepoResult<PositionEvent> {
-    ledger_event::Entity::insert(convert::ledger_event_model(ledger))
-        .exec_without_returning(txn)
-        .await
-        .map_err(map_db_err)?;
-    insert_audit(txn, audit).await?;
-    let stored = position_event::Entity::insert(convert::position_event_model(event))
-        .exec_with_returning(txn)
-        .await
-        .map_err(map_db_err)?;
-    convert::position_event(stored)
-}
-
-async fn create_position_in(
-    txn: &DatabaseTransaction,
-    creation: &PositionCreation,
-) -> RepoResult<WriteOutcome> {
-    let PositionCreation {
-        position,
-        event,
-        ledger,
-        audit,
-        idempotency,
-    } = creation;
-    if let Some(key) = idempotency
-        && let Claim::Replay(position) = claim(txn, key, position, position.created_at).await?
-    {
-        return Ok(WriteOutcome::Replayed { position });
-    }
-    let statement = Statement::from_sql_and_values(
+fn insert_position(position: &Position) -> Statement {
+    Statement::from_sql_and_values(
         DbBackend::Postgres,
         INSERT_POSITION,
         [
@@ -153,41 +194,14 @@ async fn create_position_in(
             position.created_at.into(),
             position.updated_at.into(),
         ],
-    );
-    let stored = position::Entity::find()
-        .from_raw_sql(statement)
-        .one(txn)
-        .await
-        .map_err(map_db_err)?
-        .ok_or(RepoError::NotFound { entity: "asset" })?;
-    let event = insert_history(txn, event, ledger, audit).await?;
-    Ok(WriteOutcome::Applied {
-        position: convert::position(stored)?,
-        event,
-    })
+    )
 }
 
-async fn transition_position_in(
-    txn: &DatabaseTransaction,
-    transition: &PositionTransition,
-) -> RepoResult<WriteOutcome> {
+/// Compare-and-set on the version: a concurrent writer that committed first leaves this UPDATE
+/// matching no row (PostgreSQL re-checks the WHERE after waiting on the row lock).
+fn update_position(position: &Position, expected_version: i32) -> Statement {
     use position::Column as C;
-    let PositionTransition {
-        expected_version,
-        position,
-        event,
-        ledger,
-        audit,
-        idempotency,
-    } = transition;
-    if let Some(key) = idempotency
-        && let Claim::Replay(position) = claim(txn, key, position, position.updated_at).await?
-    {
-        return Ok(WriteOutcome::Replayed { position });
-    }
-    // Compare-and-set on the version: a concurrent writer that committed first leaves this
-    // UPDATE matching no row (PostgreSQL re-checks the WHERE after waiting on the row lock).
-    let updated = position::Entity::update_many()
+    let mut update = position::Entity::update_many()
         .col_expr(C::State, Expr::value(position.state.as_str()))
         .col_expr(
             C::ReleasedAmount,
@@ -197,66 +211,49 @@ async fn transition_position_in(
         .col_expr(C::UpdatedAt, Expr::value(position.updated_at))
         .filter(C::Id.eq(position.id.0))
         .filter(C::InstitutionId.eq(position.institution_id.0))
-        .filter(C::Version.eq(*expected_version))
-        .exec_with_returning(txn)
-        .await
-        .map_err(map_db_err)?;
-    let Some(stored) = updated.into_iter().next() else {
-        let exists = position::Entity::find_by_id(position.id.0)
-            .filter(C::InstitutionId.eq(position.institution_id.0))
-            .count(txn)
-            .await
-            .map_err(map_db_err)?;
-        return Err(if exists > 0 {
-            RepoError::Conflict {
-                message: format!(
-                    "position {} is no longer at version {expected_version}",
-                    position.id
-                ),
-            }
-        } else {
-            RepoError::NotFound { entity: "position" }
-        });
-    };
-    let event = insert_history(txn, event, ledger, audit).await?;
-    Ok(WriteOutcome::Applied {
-        position: convert::position(stored)?,
-        event,
-    })
-}
-
-impl PgStore {
-    /// A replay wrote nothing but the claim attempt, so it rolls back instead of committing.
-    async fn finish_unit(
-        &self,
-        txn: DatabaseTransaction,
-        result: RepoResult<WriteOutcome>,
-    ) -> RepoResult<WriteOutcome> {
-        match result {
-            Ok(WriteOutcome::Replayed { position }) => {
-                self.rollback(txn).await;
-                Ok(WriteOutcome::Replayed { position })
-            }
-            other => self.finish(txn, other).await,
-        }
-    }
+        .filter(C::Version.eq(expected_version))
+        .into_query();
+    update.returning_all();
+    DbBackend::Postgres.build(&update)
 }
 
 #[async_trait]
 impl PositionRepository for PgStore {
     async fn create_position(&self, creation: PositionCreation) -> RepoResult<WriteOutcome> {
-        let txn = self.begin().await?;
-        let result = create_position_in(&txn, &creation).await;
-        self.finish_unit(txn, result).await
+        let position = &creation.position;
+        let unit = Unit {
+            position,
+            event: &creation.event,
+            ledger: &creation.ledger,
+            audit: &creation.audit,
+            idempotency: creation.idempotency.as_ref(),
+            at: position.created_at,
+        };
+        self.write_unit(insert_position(position), unit)
+            .await?
+            .ok_or(RepoError::NotFound { entity: "asset" })
     }
 
     async fn transition_position(
         &self,
         transition: PositionTransition,
     ) -> RepoResult<WriteOutcome> {
-        let txn = self.begin().await?;
-        let result = transition_position_in(&txn, &transition).await;
-        self.finish_unit(txn, result).await
+        let position = &transition.position;
+        let unit = Unit {
+            position,
+            event: &transition.event,
+            ledger: &transition.ledger,
+            audit: &transition.audit,
+            idempotency: transition.idempotency.as_ref(),
+            at: position.updated_at,
+        };
+        let write = update_position(position, transition.expected_version);
+        match self.write_unit(write, unit).await? {
+            Some(outcome) => Ok(outcome),
+            None => Err(self
+                .transition_miss(position, transition.expected_version)
+                .await),
+        }
     }
 
     async fn positions_by_ids(
