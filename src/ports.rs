@@ -597,6 +597,26 @@ pub trait PositionEventLog: Send + Sync {
     /// Where a feed without a cursor starts, so that it delivers exactly the events that
     /// commit from now on.
     async fn live_start(&self) -> RepoResult<LiveStart>;
+    /// The key event cursors are sealed with: the same for every instance that shares this
+    /// store's data, for as long as that data lives, so a cursor resumes on any of them.
+    fn event_cursor_key(&self) -> EventCursorKey;
+}
+
+/// A 256-bit secret; `Debug` does not show it.
+#[derive(Clone)]
+pub struct EventCursorKey(pub [u8; 32]);
+
+/// A fresh random key: enough for a store whose data dies with the process.
+impl Default for EventCursorKey {
+    fn default() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl std::fmt::Debug for EventCursorKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("EventCursorKey(<secret>)")
+    }
 }
 
 /// The watermark, and the events above it that have already committed (held back behind an

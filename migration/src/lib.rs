@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial;
 mod m20261204_000001_event_txn;
+mod m20261207_000001_server_secrets;
 
 /// Every migration, oldest first; the `seaql_migrations` table records which have run.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261204_000001_event_txn::Migration),
+            Box::new(m20261207_000001_server_secrets::Migration),
         ]
     }
 }

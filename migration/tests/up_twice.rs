@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use migration::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "institutions",
     "asset_templates",
     "assets",
@@ -19,6 +19,7 @@ const TABLES: [&str; 10] = [
     "api_keys",
     "policies",
     "idempotency_records",
+    "server_secrets",
 ];
 
 // The adapter maps violations by these names, so a rename must fail here first.

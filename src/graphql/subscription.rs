@@ -5,11 +5,10 @@ use super::context::{reader, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
-use crate::domain::model::{EventSeq, PositionEvent};
+use crate::domain::model::EventSeq;
+use crate::service::CursorRefusal;
 use crate::service::reads::EventFilter;
 use async_graphql::{Context, ID, InputObject, Subscription};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,43 +26,19 @@ pub(crate) struct PositionEventFilter {
     to_states: Option<Vec<PositionState>>,
 }
 
-/// Position id and version, then the log point's transaction and index.
-const CURSOR_LEN: usize = 36;
-/// Cursors issued before the log recorded transactions: position id, version, index. Every
-/// event they can name was written then, and such events sit at transaction 0.
-const LEGACY_CURSOR_LEN: usize = 28;
-
-/// The durable identity of an event: position and version fix it, `seq` orders it.
-pub(crate) fn event_cursor(event: &PositionEvent) -> String {
-    let mut bytes = Vec::with_capacity(CURSOR_LEN);
-    bytes.extend_from_slice(event.position_id.0.as_bytes());
-    bytes.extend_from_slice(&event.version.to_be_bytes());
-    bytes.extend_from_slice(&event.seq.txn.to_be_bytes());
-    bytes.extend_from_slice(&event.seq.index.to_be_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn cursor_seq(cursor: &str, field: &str) -> GqlResult<EventSeq> {
-    let not_a_cursor = || bad_input(field, "is not a PositionEvent cursor");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| not_a_cursor())?;
-    let number = |at: usize| -> GqlResult<i64> {
-        bytes
-            .get(at..at + 8)
-            .and_then(|slice| <[u8; 8]>::try_from(slice).ok())
-            .map(i64::from_be_bytes)
-            .ok_or_else(not_a_cursor)
-    };
-    match bytes.len() {
-        CURSOR_LEN => Ok(EventSeq {
-            txn: number(20)?,
-            index: number(28)?,
-        }),
-        LEGACY_CURSOR_LEN => Ok(EventSeq {
-            txn: 0,
-            index: number(20)?,
-        }),
-        _ => Err(not_a_cursor()),
-    }
+/// The log point a client's cursor names, if it is one of ours for an event the caller may see.
+fn resume_point(ctx: &Context<'_>, cursor: &str, field: &str) -> GqlResult<EventSeq> {
+    let scope = request_context(ctx)?.viewer.scope();
+    services(ctx)?
+        .event_cursors()
+        .open(cursor, scope)
+        .map_err(|refusal| match refusal {
+            CursorRefusal::NotACursor => bad_input(field, "is not a PositionEvent cursor"),
+            CursorRefusal::OtherInstitution => bad_input(
+                field,
+                "is the cursor of an event of an institution this key cannot read",
+            ),
+        })
 }
 
 /// Request data of a transport that resumes by itself (Server-Sent Events' `Last-Event-ID`):
@@ -138,10 +113,10 @@ impl SubscriptionRoot {
         };
         let filter = reader(ctx)?.permit(filter).gql()?;
         let after = match ctx.data_opt::<ResumeAfter>() {
-            Some(ResumeAfter(cursor)) => Some(cursor_seq(cursor, "Last-Event-ID")?),
+            Some(ResumeAfter(cursor)) => Some(resume_point(ctx, cursor, "Last-Event-ID")?),
             None => after
                 .as_deref()
-                .map(|cursor| cursor_seq(cursor, "after"))
+                .map(|cursor| resume_point(ctx, cursor, "after"))
                 .transpose()?,
         };
         let feed = services(ctx)?
@@ -149,10 +124,11 @@ impl SubscriptionRoot {
             .await
             .gql()?;
         let cursors = ctx.data_opt::<EventCursors>().cloned();
+        let codec = services(ctx)?.event_cursors().clone();
         Ok(feed
             .map(move |event| {
                 if let Some(cursors) = &cursors {
-                    cursors.push(event.as_ref().ok().map(event_cursor));
+                    cursors.push(event.as_ref().ok().map(|event| codec.seal(event)));
                 }
                 event.map(PositionEventNode).map_err(to_graphql)
             })

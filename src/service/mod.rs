@@ -4,6 +4,7 @@ mod assets;
 mod audit;
 mod auth;
 mod error;
+mod event_cursor;
 mod event_feed;
 mod idempotency;
 mod institutions;
@@ -21,6 +22,7 @@ mod viewer;
 pub use assets::CreateAssetInput;
 pub use auth::{ApiKeyToken, hash_token, is_key_shaped};
 pub use error::ServiceError;
+pub use event_cursor::{CursorRefusal, EventCursorCodec};
 pub use event_feed::EventFeed;
 pub use institutions::CreateInstitutionInput;
 pub use key_cache::KeyCacheConfig;
@@ -45,6 +47,7 @@ pub struct Services {
     subscriptions: SubscriptionGauge,
     refusals: Arc<RefusalLog>,
     keys: Arc<key_cache::KeyCache>,
+    event_cursors: EventCursorCodec,
 }
 
 impl Services {
@@ -54,8 +57,10 @@ impl Services {
             KeyCacheConfig::default(),
             store.subscribe(),
         ));
+        let event_cursors = EventCursorCodec::new(&store.event_cursor_key());
         Self {
             store,
+            event_cursors,
             root_key: Arc::new(root_key),
             subscriptions: SubscriptionGauge::default(),
             refusals: Arc::default(),
@@ -81,6 +86,12 @@ impl Services {
     /// `Store` (unavailable) when the store does not answer.
     pub async fn ping(&self) -> ServiceResult<()> {
         Ok(self.store.ping().await?)
+    }
+
+    /// Seals and opens `PositionEvent.cursor`.
+    #[must_use]
+    pub fn event_cursors(&self) -> &EventCursorCodec {
+        &self.event_cursors
     }
 
     /// Store round trips so far, for `/metrics`.

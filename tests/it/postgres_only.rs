@@ -306,6 +306,12 @@ async fn instances_starting_together_migrate_once() {
         migration_rows(&stores[0]).await,
         Migrator::migrations().len()
     );
+    // They also agree on one cursor key, so a cursor one issues resumes on every other.
+    let keys: std::collections::BTreeSet<[u8; 32]> = stores
+        .iter()
+        .map(|store| store.event_cursor_key().0)
+        .collect();
+    assert_eq!(keys.len(), 1);
     for store in &stores {
         store.close().await.expect("closed");
     }

@@ -3,7 +3,8 @@
 use super::MemoryStore;
 use crate::domain::model::{EventSeq, PositionEvent};
 use crate::ports::{
-    BusMessage, EventBus, EventFilter, LiveStart, PositionEventLog, RepoResult, Scope, WriteOutcome,
+    BusMessage, EventBus, EventCursorKey, EventFilter, LiveStart, PositionEventLog, RepoResult,
+    Scope, WriteOutcome,
 };
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -55,6 +56,10 @@ impl PositionEventLog for MemoryStore {
             after: self.event_watermark().await?,
             already_committed: Vec::new(),
         })
+    }
+
+    fn event_cursor_key(&self) -> EventCursorKey {
+        self.cursor_key.clone()
     }
 }
 

@@ -42,6 +42,7 @@ pub struct MemoryStore {
     /// Committed changes, published while the write lock is still held so listeners hear
     /// them in `seq` order.
     bus: crate::adapters::broadcast::Broadcaster,
+    cursor_key: crate::ports::EventCursorKey,
 }
 
 /// The tables. `BTreeMap`s keyed by UUID v7 ids iterate in id order, which is the order every

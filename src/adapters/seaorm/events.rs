@@ -8,7 +8,8 @@ use super::error::map_db_err;
 use super::filters::event_condition;
 use crate::domain::model::{EventSeq, PositionEvent};
 use crate::ports::{
-    BusMessage, EventBus, EventFilter, LiveStart, PositionEventLog, RepoResult, Scope,
+    BusMessage, EventBus, EventCursorKey, EventFilter, LiveStart, PositionEventLog, RepoResult,
+    Scope,
 };
 use async_trait::async_trait;
 use entity::position_event;
@@ -91,6 +92,10 @@ impl PositionEventLog for PgStore {
             }
         }
         Ok(start)
+    }
+
+    fn event_cursor_key(&self) -> EventCursorKey {
+        self.cursor_key.clone()
     }
 }
 

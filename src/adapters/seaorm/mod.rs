@@ -19,6 +19,7 @@ pub use listener::ListenerStatus;
 mod nodes;
 mod policies;
 mod positions;
+mod secrets;
 mod select;
 mod templates;
 mod unit_statement;
@@ -120,6 +121,8 @@ pub struct PgStore {
     bus: crate::adapters::broadcast::Broadcaster,
     /// `None` only on the listener's own reading clone.
     listener: Option<Arc<listener::ListenerHandle>>,
+    /// Shared through the database by every instance on it (`secrets.rs`).
+    cursor_key: crate::ports::EventCursorKey,
 }
 
 impl PgStore {
@@ -168,8 +171,10 @@ impl PgStore {
             timer,
             bus: bus.clone(),
             listener: None,
+            cursor_key: crate::ports::EventCursorKey::default(),
         };
         store.migrate().await?;
+        store.cursor_key = store.load_event_cursor_key().await?;
         store.warm(min_connections).await?;
         // The listener reads through its own small pool: its background reads must not count
         // as request statements, nor wait behind busy requests for a pooled connection.
@@ -188,6 +193,7 @@ impl PgStore {
             timer: Arc::new(StatementTimer::default()),
             bus: bus.clone(),
             listener: None,
+            cursor_key: store.cursor_key.clone(),
         };
         // Fixed before `connect` returns, so no subscription on this instance can start from
         // an earlier point than the listener publishes from.

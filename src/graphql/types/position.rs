@@ -132,8 +132,10 @@ impl PositionEventNode {
     }
 
     /// Opaque; pass as `after` to `Subscription.positionEvents` to resume after this event.
-    async fn cursor(&self) -> String {
-        crate::graphql::subscription::event_cursor(&self.0)
+    async fn cursor(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        Ok(crate::graphql::context::services(ctx)?
+            .event_cursors()
+            .seal(&self.0))
     }
 
     async fn position(&self, ctx: &Context<'_>) -> GqlResult<PositionNode> {

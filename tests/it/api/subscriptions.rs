@@ -13,8 +13,7 @@ use super::fixtures::{Tenant, seed_tenant};
 use super::node_clients::NodeClients;
 use super::support::{TestApp, TestStore};
 use super::ws_support::{
-    Dialect, Received, SUBSCRIPTION, WAIT, WsClient, error_code, event_of, key_of, string,
-    ws_on_both_stores,
+    Dialect, Received, SUBSCRIPTION, WAIT, WsClient, error_code, key_of, string, ws_on_both_stores,
 };
 use crate::support::{applied, memory_store, transition_releasing};
 use escrowgrid::domain::model::{JsonObject, Position};
@@ -31,7 +30,7 @@ ws_on_both_stores!(
     lifecycle_steps_arrive_in_order_with_growing_versions_and_cursors,
     each_filter_delivers_only_matching_events,
     a_tenant_never_receives_another_tenants_events,
-    after_set_to_another_tenants_cursor_replays_only_the_callers_own_events,
+    another_tenants_or_a_forged_cursor_is_bad_user_input_and_root_resumes_from_any,
     a_filter_naming_another_institution_is_an_error_message_not_next,
     resume_after_disconnect_delivers_exactly_the_missed_events_then_live,
     a_subscription_that_fails_validation_gets_an_error_message,
@@ -266,45 +265,43 @@ async fn a_tenant_never_receives_another_tenants_events(app: TestApp) {
     ws_root.expect_exactly(&[("all", (marker, 1))]).await;
 }
 
-async fn after_set_to_another_tenants_cursor_replays_only_the_callers_own_events(app: TestApp) {
+async fn another_tenants_or_a_forged_cursor_is_bad_user_input_and_root_resumes_from_any(
+    app: TestApp,
+) {
     let api = app.api();
     let a = seed_tenant(&api, "Acme Bank").await;
     let b = seed_tenant(&api, "Borealis Fund").await;
-    let before = api.create_position(&a.admin_key, &a.asset_id).await;
+    let pa = api.create_position(&a.admin_key, &a.asset_id).await;
     let pb = api.create_position(&b.admin_key, &b.asset_id).await;
+    let a_cursor = string(&api.durable_events(&a.admin_key, &pa).await[0]["cursor"]);
     let b_cursor = string(&api.durable_events(&b.admin_key, &pb).await[0]["cursor"]);
-    // After B's cursor in commit order: B's, then A's, then B's again.
-    api.transition(&b.admin_key, &pb, "FUNDED", None).await;
-    let after = api.create_position(&a.admin_key, &a.asset_id).await;
-    api.transition(&b.admin_key, &pb, "PARTIALLY_RELEASED", Some("1"))
-        .await;
+    // One character changed: still base64 of the right length, so only the seal can tell.
+    let mut forged = a_cursor.clone();
+    let last = if forged.ends_with('A') { "B" } else { "A" };
+    forged.replace_range(forged.len() - 1.., last);
 
     let mut ws = app.connect_with_key(&a.admin_key).await;
-    ws.subscribe_events("1", json!({}), Some(&b_cursor)).await;
-    app.wait_for_subscriptions(1).await;
-    // Live: B again, then A's sentinel.
-    api.transition(&b.admin_key, &pb, "RELEASED", None).await;
-    api.transition(&a.admin_key, &before, "FUNDED", None).await;
-
-    // Whether the server replays A's own events after that point or refuses a foreign cursor,
-    // B's events never reach A. Today it replays; pin that so a change is noticed.
-    let first = ws.next_json().await;
-    if first["type"] == "error" {
-        panic!(
-            "a foreign cursor was refused ({}); expected A's own replay",
-            error_code(&first)
-        );
+    for (id, cursor) in [("foreign", &b_cursor), ("forged", &forged)] {
+        ws.subscribe_events(id, json!({}), Some(cursor)).await;
+        let message = ws.next_json().await;
+        assert_eq!(message["type"], "error", "{message}");
+        assert_eq!(message["id"], id);
+        assert_eq!(error_code(&message), "BAD_USER_INPUT", "{message}");
     }
-    let replayed = event_of(&first, Dialect::TransportWs, "1");
-    assert_eq!(
-        key_of(&replayed),
-        (after, 1),
-        "the replay holds only A's events"
-    );
-    let live = ws.next_event("1").await;
-    assert_eq!(key_of(&live), (before, 2));
-    let marker = api.create_position(&a.admin_key, &a.asset_id).await;
-    ws.expect_exactly(&[("1", (marker, 1))]).await;
+    app.wait_for_subscriptions(0).await;
+
+    // A's own cursor resumes right after it; B's events stay out.
+    ws.subscribe_events("own", json!({}), Some(&a_cursor)).await;
+    app.wait_for_subscriptions(1).await;
+    api.transition(&b.admin_key, &pb, "FUNDED", None).await;
+    api.transition(&a.admin_key, &pa, "FUNDED", None).await;
+    ws.expect_exactly(&[("own", (pa.clone(), 2))]).await;
+
+    // The root key reads every institution, so any institution's cursor is its to resume.
+    let mut root = app.connect_with_key(&app.root_key).await;
+    root.subscribe_events("1", json!({}), Some(&b_cursor)).await;
+    assert_eq!(key_of(&root.next_event("1").await), (pb, 2));
+    assert_eq!(key_of(&root.next_event("1").await), (pa, 2));
 }
 
 async fn a_filter_naming_another_institution_is_an_error_message_not_next(app: TestApp) {
