@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial;
 mod m20261204_000001_event_txn;
 mod m20261207_000001_server_secrets;
+mod m20261207_000002_notify_after_commit;
 
 /// Every migration, oldest first; the `seaql_migrations` table records which have run.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261204_000001_event_txn::Migration),
             Box::new(m20261207_000001_server_secrets::Migration),
+            Box::new(m20261207_000002_notify_after_commit::Migration),
         ]
     }
 }

@@ -140,7 +140,8 @@ async fn exercise(url: String) {
         "SELECT tgname AS name FROM pg_trigger WHERE tgrelid = 'position_events'::regclass AND NOT tgisinternal",
     )
     .await;
-    assert_eq!(triggers, vec!["position_events_notify".to_owned()]);
+    // Events are announced after commit by the server, not by a trigger inside the write.
+    assert_eq!(triggers, Vec::<String>::new());
 
     inserts_follow_the_constraints(&db).await;
 

@@ -1,7 +1,8 @@
-//! Live events across instances: each instance LISTENs; a committed position event NOTIFYs
-//! (the trigger fires inside the writing transaction, and PostgreSQL delivers only on commit);
-//! the listener then reads the new durable events once and publishes them to this instance's
-//! subscribers. One read per notification burst per instance, never per subscriber.
+//! Live events across instances: each instance LISTENs; the instance that wrote a position
+//! event NOTIFYs once it has committed (`notifier.rs`); the listener then reads the new
+//! durable events once and publishes them to this instance's subscribers. One read per
+//! notification burst per instance, never per subscriber. A notification that never comes
+//! (its sender died right after the commit) delays events by at most `SAFETY_POLL`.
 //!
 //! A notified event can be committed but not yet readable (an older transaction is still
 //! open; see `events.rs`). The notification names the writing transaction, so the listener

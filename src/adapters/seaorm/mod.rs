@@ -17,6 +17,7 @@ mod ledger;
 mod listener;
 pub use listener::ListenerStatus;
 mod nodes;
+mod notifier;
 mod policies;
 mod positions;
 mod secrets;
@@ -121,6 +122,8 @@ pub struct PgStore {
     bus: crate::adapters::broadcast::Broadcaster,
     /// `None` only on the listener's own reading clone.
     listener: Option<Arc<listener::ListenerHandle>>,
+    /// Announces committed position events to every instance; `None` on the reading clone.
+    notifier: Option<Arc<notifier::Notifier>>,
     /// Shared through the database by every instance on it (`secrets.rs`).
     cursor_key: crate::ports::EventCursorKey,
 }
@@ -171,20 +174,25 @@ impl PgStore {
             timer,
             bus: bus.clone(),
             listener: None,
+            notifier: None,
             cursor_key: crate::ports::EventCursorKey::default(),
         };
         store.migrate().await?;
         store.cursor_key = store.load_event_cursor_key().await?;
         store.warm(min_connections).await?;
-        // The listener reads through its own small pool: its background reads must not count
-        // as request statements, nor wait behind busy requests for a pooled connection.
+        // The listener and the notifier work through their own small pool (one connection
+        // LISTENs, one reads the log, one notifies): background statements must not count as
+        // request statements, nor wait behind busy requests for a pooled connection. Nothing
+        // on it writes data, so its commits need not wait for the WAL flush: that keeps a
+        // notification's hold on PostgreSQL's notify lock short (see `notifier.rs`).
         let mut listener_options = ConnectOptions::new(url);
         listener_options
-            .max_connections(2)
+            .max_connections(3)
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.connect_timeout)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            .map_sqlx_postgres_opts(|pg| pg.options([("synchronous_commit", "off")]));
         let reader = Self {
             db: Database::connect(listener_options)
                 .await
@@ -193,11 +201,13 @@ impl PgStore {
             timer: Arc::new(StatementTimer::default()),
             bus: bus.clone(),
             listener: None,
+            notifier: None,
             cursor_key: store.cursor_key.clone(),
         };
         // Fixed before `connect` returns, so no subscription on this instance can start from
         // an earlier point than the listener publishes from.
         let start = reader.event_watermark().await?;
+        store.notifier = Some(Arc::new(notifier::Notifier::spawn(reader.clone())));
         store.listener = Some(listener::spawn(reader, bus, start));
         Ok(store)
     }
@@ -283,10 +293,22 @@ impl PgStore {
     /// # Errors
     /// `Unavailable` when closing fails.
     pub async fn close(&self) -> RepoResult<()> {
+        // First, while the listener's pool it sends through is still open.
+        if let Some(notifier) = &self.notifier {
+            notifier.shutdown().await;
+        }
         if let Some(listener) = &self.listener {
             listener.shutdown().await;
         }
         self.db.close_by_ref().await.map_err(map_db_err)
+    }
+
+    /// Wakes every instance's listener for a position event of transaction `txn`, which has
+    /// committed.
+    fn announce_commit(&self, txn: i64) {
+        if let Some(notifier) = &self.notifier {
+            notifier.committed(txn);
+        }
     }
 
     /// Begins a transaction; `BEGIN` is a statement too, so it is counted.

@@ -107,7 +107,11 @@ impl PgStore {
                         event: convert::position_event(event)?,
                     }))
                 });
-                return self.finish(txn, applied).await;
+                let outcome = self.finish(txn, applied).await?;
+                if let Some(WriteOutcome::Applied { event, .. }) = &outcome {
+                    self.announce_commit(event.seq.txn);
+                }
+                return Ok(outcome);
             }
             other => {
                 self.rollback(txn).await;
