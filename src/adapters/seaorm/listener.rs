@@ -189,7 +189,15 @@ async fn listen(
     loop {
         let pool = reader.connection().get_postgres_connection_pool().clone();
         let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
+            Ok(mut listener) => {
+                // By default `try_recv` reconnects before it reports a lost connection. Our
+                // `try_recv` runs under a poll timeout, which can cancel that reconnect; the
+                // next call then reconnects and re-LISTENs silently, and the gap (with any
+                // revocation sent in it) is never reported. Without it, a loss is reported at
+                // once, with no await in between, and the loop below reconnects openly.
+                listener.eager_reconnect(false);
+                listener
+            }
             Err(error) => {
                 tracing::warn!(%error, "event listener cannot connect; retrying");
                 if pause_or_stop(&mut stopped).await {

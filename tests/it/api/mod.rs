@@ -8,6 +8,7 @@ mod batching;
 mod cross_instance;
 mod documents;
 mod errors;
+mod faults;
 mod fixtures;
 mod graphiql;
 mod hardening;

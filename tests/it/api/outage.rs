@@ -12,8 +12,10 @@ mod consistency;
 mod load;
 mod proxy;
 
-pub(crate) use consistency::check as consistency_check;
-pub(crate) use load::{CREATE, Chain, Reply, Settled, seed, settle, tally, worker};
+pub(crate) use consistency::{check as consistency_check, stored as stored_position};
+pub(crate) use load::{
+    Api as LoadApi, CREATE, Chain, Reply, Settled, run_chain, seed, settle, tally, worker,
+};
 
 use super::support::{TestApp, TestStore};
 use crate::support::postgres::fresh_store;
@@ -30,7 +32,11 @@ const OUTAGE: Duration = Duration::from_secs(3);
 const AFTER: Duration = Duration::from_secs(2);
 
 /// Polls `/ready` until it answers `want`; returns how long that took.
-async fn ready_becomes(client: &reqwest::Client, address: &str, want: StatusCode) -> Duration {
+pub(crate) async fn ready_becomes(
+    client: &reqwest::Client,
+    address: &str,
+    want: StatusCode,
+) -> Duration {
     let started = Instant::now();
     loop {
         let status = client
