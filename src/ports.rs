@@ -295,6 +295,14 @@ pub trait TemplateRepository: Send + Sync {
     ) -> RepoResult<HashMap<InstitutionId, u64>>;
 }
 
+/// An asset and the rules a position on it must follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetRules {
+    pub asset: Asset,
+    pub template: AssetTemplate,
+    pub policy: Option<Policy>,
+}
+
 #[async_trait]
 pub trait AssetRepository: Send + Sync {
     /// # Errors
@@ -302,6 +310,10 @@ pub trait AssetRepository: Send + Sync {
     /// institution.
     async fn create_asset(&self, asset: &Asset, audit: &AuditEvent) -> RepoResult<()>;
     async fn assets_by_ids(&self, scope: Scope, ids: &[AssetId]) -> RepoResult<Vec<Asset>>;
+    /// The asset, if the scope may see it, with its template and its institution's policy for
+    /// the template's region: all that a new position on it is checked against, in one round
+    /// trip (PostgreSQL: one statement).
+    async fn asset_rules(&self, scope: Scope, asset: AssetId) -> RepoResult<Option<AssetRules>>;
     async fn list_assets(
         &self,
         scope: Scope,

@@ -15,7 +15,9 @@ use crate::domain::{
     Amount, AssetId, BoundedText, Currency, EventId, InstitutionId, LedgerEventKind, PositionId,
     PositionState, Reason, ReleasedAmount, limits,
 };
-use crate::ports::{IdempotencyClaim, PositionCreation, PositionTransition, Scope, WriteOutcome};
+use crate::ports::{
+    AssetRules, IdempotencyClaim, PositionCreation, PositionTransition, Scope, WriteOutcome,
+};
 use serde_json::{Value, json};
 
 #[derive(Clone, Debug)]
@@ -109,24 +111,15 @@ impl Services {
         };
 
         let scope = Scope::Institution(institution_id);
-        let asset = self
+        let AssetRules {
+            asset,
+            template,
+            policy,
+        } = self
             .store
-            .assets_by_ids(scope, &[input.asset_id])
+            .asset_rules(scope, input.asset_id)
             .await?
-            .into_iter()
-            .next()
             .ok_or(ServiceError::NotFound("asset"))?;
-        let template = self
-            .store
-            .templates_by_ids(scope, &[asset.template_id])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(ServiceError::NotFound("asset template"))?;
-        let policy = self
-            .store
-            .policy_for(scope, institution_id, template.region)
-            .await?;
         check_new_position(
             &template.config,
             policy.as_ref().map(|p| &p.rules),

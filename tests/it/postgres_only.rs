@@ -104,6 +104,11 @@ async fn statement_counter_sees_inside_transactions() {
     );
     assert_eq!(cost, 3);
 
+    // A new position's asset, template and policy: one statement, however they join.
+    let (cost, rules) = statements!(db, db.asset_rules(Scope::All, tenant.asset.id).await);
+    assert!(matches!(rules, Ok(Some(_))), "{rules:?}");
+    assert_eq!(cost, 1);
+
     let (cost, pinged) = statements!(db, db.ping().await);
     assert_eq!((cost, pinged), (1, Ok(())));
 }

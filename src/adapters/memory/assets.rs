@@ -7,7 +7,8 @@ use super::{
 use crate::domain::AssetId;
 use crate::domain::model::{Asset, AuditEvent};
 use crate::ports::{
-    AssetFilter, AssetParent, AssetRepository, Page, PageRequest, RepoResult, Scope, UniqueRule,
+    AssetFilter, AssetParent, AssetRepository, AssetRules, Page, PageRequest, RepoResult, Scope,
+    UniqueRule,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -57,6 +58,29 @@ impl AssetRepository for MemoryStore {
 
     async fn assets_by_ids(&self, scope: Scope, ids: &[AssetId]) -> RepoResult<Vec<Asset>> {
         Ok(by_ids(&self.read()?.assets, scope, ids))
+    }
+
+    async fn asset_rules(&self, scope: Scope, asset: AssetId) -> RepoResult<Option<AssetRules>> {
+        let state = self.read()?;
+        let Some(asset) = state
+            .assets
+            .get(&asset)
+            .filter(|asset| scope.permits(asset.institution_id))
+        else {
+            return Ok(None);
+        };
+        let Some(template) = state.templates.get(&asset.template_id) else {
+            return Ok(None);
+        };
+        let policy = state
+            .policies
+            .get(&(asset.institution_id, template.region))
+            .cloned();
+        Ok(Some(AssetRules {
+            asset: asset.clone(),
+            template: template.clone(),
+            policy,
+        }))
     }
 
     async fn list_assets(

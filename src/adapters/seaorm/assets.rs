@@ -5,16 +5,20 @@ use super::audit::insert_audit;
 use super::convert;
 use super::error::map_db_err;
 use super::filters::{asset_condition, scoped};
-use super::select::{convert_all, ids};
+use super::select::{convert_all, ids, prefixed_columns};
 use super::window::{distinct, group, pages};
 use crate::domain::AssetId;
 use crate::domain::model::{Asset, AuditEvent};
 use crate::ports::{
-    AssetFilter, AssetParent, AssetRepository, Page, PageRequest, RepoError, RepoResult, Scope,
+    AssetFilter, AssetParent, AssetRepository, AssetRules, Page, PageRequest, RepoError,
+    RepoResult, Scope,
 };
 use async_trait::async_trait;
 use entity::asset::{Column as C, Entity};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use entity::{asset_template, policy};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult as _, QueryFilter, Statement,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -71,6 +75,54 @@ impl AssetRepository for PgStore {
             convert::asset,
         )
         .await
+    }
+
+    async fn asset_rules(&self, scope: Scope, asset: AssetId) -> RepoResult<Option<AssetRules>> {
+        let mut values: Vec<sea_orm::Value> = vec![asset.0.into()];
+        let scoped = match scope {
+            Scope::All => "",
+            Scope::Institution(institution) => {
+                values.push(institution.0.into());
+                " AND a.institution_id = $2"
+            }
+        };
+        let sql = format!(
+            "SELECT {}, {}, {} FROM assets a \
+             JOIN asset_templates t ON t.id = a.template_id \
+             LEFT JOIN policies p ON p.institution_id = a.institution_id AND p.region = t.region \
+             WHERE a.id = $1{scoped}",
+            prefixed_columns::<Entity>("a", "a_"),
+            prefixed_columns::<asset_template::Entity>("t", "t_"),
+            prefixed_columns::<policy::Entity>("p", "p_"),
+        );
+        let Some(row) = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await
+            .map_err(map_db_err)?
+        else {
+            return Ok(None);
+        };
+        let policy_id: Option<Uuid> = row.try_get("", "p_id").map_err(map_db_err)?;
+        let policy = match policy_id {
+            Some(_) => Some(convert::policy(
+                policy::Model::from_query_result(&row, "p_").map_err(map_db_err)?,
+            )?),
+            None => None,
+        };
+        Ok(Some(AssetRules {
+            asset: convert::asset(
+                entity::asset::Model::from_query_result(&row, "a_").map_err(map_db_err)?,
+            )?,
+            template: convert::template(
+                asset_template::Model::from_query_result(&row, "t_").map_err(map_db_err)?,
+            )?,
+            policy,
+        }))
     }
 
     async fn list_assets(

@@ -6,14 +6,27 @@ use super::error::map_db_err;
 use super::window::distinct;
 use crate::ports::{Page, PageRequest, RepoResult};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, Condition, EntityTrait, IdenStatic as _, Iterable as _, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use uuid::Uuid;
 
 /// Typed ids as the UUIDs a query binds, without duplicates.
 pub(super) fn ids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
     distinct(ids.iter().map(|id| (*id).into()))
+}
+
+/// `E`'s columns of table `alias`, each renamed with `prefix`, for a statement that reads rows
+/// of several tables side by side (read back with `FromQueryResult::from_query_result(row,
+/// prefix)`).
+pub(super) fn prefixed_columns<E: EntityTrait>(alias: &str, prefix: &str) -> String {
+    E::Column::iter()
+        .map(|column| {
+            let name = column.as_str();
+            format!(r#"{alias}."{name}" AS "{prefix}{name}""#)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn convert_all<M, T>(

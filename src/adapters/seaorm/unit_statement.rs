@@ -8,6 +8,7 @@
 //! the end of the statement, when the position row exists.
 
 use super::error::map_db_err;
+use super::select::prefixed_columns;
 use crate::ports::RepoResult;
 use entity::{idempotency_record, position, position_event};
 use sea_orm::sea_query::Values;
@@ -63,13 +64,7 @@ pub(super) fn unit_statement(write: Statement, dependents: &Dependents) -> State
         "e AS ({})",
         insert_from_p(&mut binds, &dependents.event, " RETURNING *")
     ));
-    let event_columns = position_event::Column::iter()
-        .map(|column| {
-            let name = column.as_str();
-            format!(r#"e."{name}" AS "{EVENT_PREFIX}{name}""#)
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let event_columns = prefixed_columns::<position_event::Entity>("e", EVENT_PREFIX);
     let sql = format!(
         "WITH {} SELECT p.*, {event_columns} FROM p, e",
         parts.join(", ")

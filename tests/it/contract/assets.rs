@@ -1,10 +1,14 @@
 //! Assets: creation needs a template of the same institution; lists filter and page per
 //! institution or per template.
 
-use crate::support::{Tenant, after, asset, audit, first, ids, sorted, template, template_of};
+use crate::support::{
+    Tenant, after, asset, audit, first, ids, policy, sorted, template, template_of,
+};
+use escrowgrid::domain::InstitutionId;
+use escrowgrid::domain::policy::PositionRules;
 use escrowgrid::domain::{AssetId, Region, TemplateCode, TemplateId};
 use escrowgrid::ports::{
-    AssetFilter, AssetParent, AuditFilter, RepoError, Scope, Store, UniqueRule,
+    AssetFilter, AssetParent, AssetRules, AuditFilter, RepoError, Scope, Store, UniqueRule,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,6 +21,7 @@ contract_cases!(
     assets_by_ids_leave_out_missing_ids,
     asset_filters_match_institution_and_template,
     assets_by_parents_page_each_institution_or_template_and_key_every_id,
+    asset_rules_bring_the_template_and_only_the_policy_of_its_region,
 );
 
 async fn created_asset_reads_back_equal_with_its_metadata(store: Arc<dyn Store>) {
@@ -268,4 +273,66 @@ async fn assets_by_parents_page_each_institution_or_template_and_key_every_id(
         .await
         .expect("countable");
     assert_eq!((counts[&a.id().0], counts[&b.id().0]), (2, 0));
+}
+
+async fn asset_rules_bring_the_template_and_only_the_policy_of_its_region(store: Arc<dyn Store>) {
+    let tenant = Tenant::seed(&store, "A").await;
+    let other = Tenant::seed(&store, "B").await;
+    let own = Scope::Institution(tenant.id());
+    let rules = |policy| AssetRules {
+        asset: tenant.asset.clone(),
+        template: tenant.template.clone(),
+        policy,
+    };
+
+    let read = store.asset_rules(own, tenant.asset.id).await.expect("read");
+    assert_eq!(read, Some(rules(None)), "no policy yet");
+
+    // A policy of another region, and one of another institution in the same region, are not
+    // the asset's.
+    let elsewhere = if tenant.template.region == Region::Us {
+        Region::EuUk
+    } else {
+        Region::Us
+    };
+    for unrelated in [
+        policy(tenant.id(), elsewhere, PositionRules::default()),
+        policy(other.id(), tenant.template.region, PositionRules::default()),
+    ] {
+        store
+            .upsert_policy(
+                &unrelated,
+                &audit("upsertPolicy", Some(unrelated.institution_id)),
+            )
+            .await
+            .expect("policy stored");
+    }
+    let read = store.asset_rules(own, tenant.asset.id).await.expect("read");
+    assert_eq!(read, Some(rules(None)));
+
+    let mine = policy(
+        tenant.id(),
+        tenant.template.region,
+        PositionRules::default(),
+    );
+    let stored = store
+        .upsert_policy(&mine, &audit("upsertPolicy", Some(tenant.id())))
+        .await
+        .expect("policy stored");
+    let read = store.asset_rules(own, tenant.asset.id).await.expect("read");
+    assert_eq!(read, Some(rules(Some(stored.clone()))));
+    let read = store
+        .asset_rules(Scope::All, tenant.asset.id)
+        .await
+        .expect("read");
+    assert_eq!(read, Some(rules(Some(stored))));
+
+    for (scope, asset) in [
+        (Scope::Institution(other.id()), tenant.asset.id),
+        (Scope::Institution(InstitutionId::new()), tenant.asset.id),
+        (own, AssetId::new()),
+    ] {
+        let read = store.asset_rules(scope, asset).await.expect("read");
+        assert_eq!(read, None, "{scope:?} {asset:?}");
+    }
 }
