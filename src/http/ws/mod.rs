@@ -1,12 +1,14 @@
 //! `GET /graphql/ws`: websocket subscriptions over `graphql-transport-ws` or the legacy
 //! `graphql-ws` subprotocol.
 
+mod groups;
 mod messages;
 mod operation;
 mod session;
 mod sessions;
 
 pub use session::SessionSettings;
+pub(crate) use groups::Groups;
 pub use sessions::Sessions;
 
 /// What the websocket endpoint needs besides the schema and services.
