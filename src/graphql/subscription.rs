@@ -6,8 +6,8 @@ use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
 use crate::domain::model::EventSeq;
-use crate::service::{CursorRefusal, LiveStart};
 use crate::service::reads::EventFilter;
+use crate::service::{CursorRefusal, LiveStart};
 use async_graphql::{Context, ID, InputObject, Subscription};
 use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::VecDeque;
@@ -173,9 +173,7 @@ impl SubscriptionRoot {
             shared.as_ref().and_then(|shared| shared.0.resume_after),
         ) {
             (_, Some(seq)) => Some(seq),
-            (Some(ResumeAfter(cursor)), None) => {
-                Some(resume_point(ctx, cursor, "Last-Event-ID")?)
-            }
+            (Some(ResumeAfter(cursor)), None) => Some(resume_point(ctx, cursor, "Last-Event-ID")?),
             (None, None) => after
                 .as_deref()
                 .map(|cursor| resume_point(ctx, cursor, "after"))

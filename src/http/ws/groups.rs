@@ -77,7 +77,10 @@ impl GroupKey {
             return None;
         }
         let mut variables = String::new();
-        canonical(&request.variables.clone().into_value().into_json().ok()?, &mut variables);
+        canonical(
+            &request.variables.clone().into_value().into_json().ok()?,
+            &mut variables,
+        );
         Some(Self {
             query: request.query.clone(),
             operation_name: request.operation_name.clone(),
@@ -101,7 +104,9 @@ fn groupable(operation: &OperationDefinition, request: &Request) -> bool {
                 || value
                     .node
                     .clone()
-                    .into_const_with(|variable| Ok::<_, ()>(variable_value(&variable, operation, request)))
+                    .into_const_with(|variable| {
+                        Ok::<_, ()>(variable_value(&variable, operation, request))
+                    })
                     .is_ok_and(|value| value == ConstValue::Null)
         })
 }
@@ -188,7 +193,10 @@ pub(super) enum Control {
 enum MemberStart {
     /// Outputs wait here until the start is known: the group's own (`adopt`), or one the
     /// member reads itself.
-    Pending { adopt: bool, buffered: Vec<Output> },
+    Pending {
+        adopt: bool,
+        buffered: Vec<Output>,
+    },
     Ready(LiveStart),
 }
 

@@ -142,7 +142,10 @@ pub(crate) fn next_prefix(dialect: Dialect, id: &str) -> String {
         Dialect::TransportWs => "next",
         Dialect::Legacy => "data",
     };
-    format!(r#"{{"type":"{kind}","id":{},"payload":"#, Value::String(id.to_owned()))
+    format!(
+        r#"{{"type":"{kind}","id":{},"payload":"#,
+        Value::String(id.to_owned())
+    )
 }
 
 /// An operation that failed before it started (parse, validation, limits): `errors` is the
@@ -237,8 +240,7 @@ mod tests {
             let id = "a \"quoted\" id";
             let spliced = format!("{}{payload}}}", next_prefix(dialect, id));
             let parsed: Value = serde_json::from_str(&spliced).expect("JSON");
-            let expected: Value =
-                serde_json::from_str(&next(dialect, id, &payload)).expect("JSON");
+            let expected: Value = serde_json::from_str(&next(dialect, id, &payload)).expect("JSON");
             assert_eq!(parsed, expected);
         }
     }

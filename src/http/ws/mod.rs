@@ -7,8 +7,8 @@ mod operation;
 mod session;
 mod sessions;
 
-pub use session::SessionSettings;
 pub(crate) use groups::Groups;
+pub use session::SessionSettings;
 pub use sessions::Sessions;
 
 /// What the websocket endpoint needs besides the schema and services.

@@ -2,19 +2,19 @@
 //! of graphql-transport-ws (async-graphql's own handler uses other codes and lets a reused
 //! id silently replace a running subscription, so the protocol is spoken here).
 
+use super::groups::{Control, Ending, GroupKey};
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::to_request;
 use crate::domain::model::JsonObject;
 use crate::graphql::ErrorCode;
+use crate::graphql::SharedFeed;
 use crate::http::AppState;
 use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
 use crate::http::metrics::Transport;
 use crate::http::request_id::record_caller;
-use crate::graphql::SharedFeed;
 use crate::http::streamed;
 use crate::service::LiveStart;
-use super::groups::{Control, Ending, GroupKey};
 use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -22,8 +22,8 @@ use futures::stream::{BoxStream, SplitSink};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -475,7 +475,11 @@ impl Operation {
     async fn refuse(&self, errors: &Value) {
         let _ = self
             .out
-            .send(Outgoing::Text(messages::error(self.dialect, &self.id, errors)))
+            .send(Outgoing::Text(messages::error(
+                self.dialect,
+                &self.id,
+                errors,
+            )))
             .await;
         self.finished().await;
     }
@@ -576,7 +580,10 @@ impl Operation {
             }
             Control::Ended(ending) => {
                 if let Ending::Failed(payload) = ending {
-                    let text = format!("{}{payload}}}", messages::next_prefix(self.dialect, &self.id));
+                    let text = format!(
+                        "{}{payload}}}",
+                        messages::next_prefix(self.dialect, &self.id)
+                    );
                     let _ = self.out.send(Outgoing::Text(text)).await;
                 }
                 let _ = self

@@ -126,7 +126,10 @@ async fn identical_subscriptions_share_one_group_and_each_member_gets_every_even
         .create_position(&tenant.admin_key, &tenant.asset_id)
         .await;
     first[0]
-        .expect_exactly(&[("events", (marker.clone(), 1)), ("again", (marker.clone(), 1))])
+        .expect_exactly(&[
+            ("events", (marker.clone(), 1)),
+            ("again", (marker.clone(), 1)),
+        ])
         .await;
     for ws in rest.iter_mut() {
         ws.expect_exactly(&[("events", (marker.clone(), 1))]).await;
@@ -194,7 +197,10 @@ async fn a_member_joining_a_running_group_gets_exactly_the_events_committed_afte
     for _ in seen_early.len()..written.len() {
         seen_early.push(key_of(&early.next_event("e").await));
     }
-    assert_eq!(seen_early, written, "the early member gets everything once, in order");
+    assert_eq!(
+        seen_early, written,
+        "the early member gets everything once, in order"
+    );
     // The late member's events are a suffix of the log: no gap, no duplicate, nothing from
     // before its subscribe was sent, everything from after it was counted.
     let first = key_of(&late.next_event("l").await);
@@ -264,7 +270,10 @@ async fn institutions_and_roles_with_the_same_document_never_share_a_group_or_an
         .iter()
         .map(|(_, event)| key_of(event))
         .collect();
-    assert_eq!(seen, vec![(pb.clone(), 1), (pb.clone(), 2), (pa.clone(), 1)]);
+    assert_eq!(
+        seen,
+        vec![(pb.clone(), 1), (pb.clone(), 2), (pa.clone(), 1)]
+    );
 
     let ma = api.create_position(&a.admin_key, &a.asset_id).await;
     let mb = api.create_position(&b.admin_key, &b.asset_id).await;
@@ -355,7 +364,9 @@ async fn a_member_that_stops_reading_holds_nobody_back_and_catches_up_in_order()
     api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
     let filter = json!({"filter": {"positionId": p}});
     let mut stalled = app.connect_with_key(&tenant.admin_key).await;
-    stalled.subscribe("s", METADATA_SUBSCRIPTION, filter.clone()).await;
+    stalled
+        .subscribe("s", METADATA_SUBSCRIPTION, filter.clone())
+        .await;
     let mut reader = app.connect_with_key(&tenant.admin_key).await;
     reader.subscribe("r", METADATA_SUBSCRIPTION, filter).await;
     app.wait_for_subscriptions(2).await;
@@ -373,7 +384,12 @@ async fn a_member_that_stops_reading_holds_nobody_back_and_catches_up_in_order()
     // The reader gets everything while the other member reads nothing.
     for version in 3..=last {
         let event = reader.next_event("r").await;
-        assert_eq!(event["version"], version, "{}", string(&event["position"]["id"]));
+        assert_eq!(
+            event["version"],
+            version,
+            "{}",
+            string(&event["position"]["id"])
+        );
     }
     assert!(
         metric(&app, "escrowgrid_subscription_group_detached_total").await >= 1,
