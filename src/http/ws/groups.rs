@@ -608,3 +608,91 @@ async fn run_group(
     };
     group.end(&ending, &registry);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApiKeyId, ApiKeyRole};
+    use async_graphql::parser::parse_query;
+    use serde_json::json;
+
+    fn key(query: &str, variables: Value, viewer: &Viewer) -> Option<GroupKey> {
+        let document = parse_query(query).expect("parses");
+        let request = Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        GroupKey::of(&request, &document, viewer)
+    }
+
+    const WITH_AFTER: &str = "subscription($after: String, $filter: PositionEventFilter) {
+      positionEvents(filter: $filter, after: $after) { id } }";
+
+    #[test]
+    fn only_position_events_without_a_cursor_is_grouped() {
+        let root = Viewer::root();
+        assert!(key("subscription { positionEvents { id } }", json!({}), &root).is_some());
+        assert!(key(WITH_AFTER, json!({}), &root).is_some());
+        assert!(key(WITH_AFTER, json!({"after": null}), &root).is_some());
+        assert!(key(WITH_AFTER, json!({"after": "c"}), &root).is_none());
+        assert!(
+            key(
+                "subscription($after: String = \"c\") { positionEvents(after: $after) { id } }",
+                json!({}),
+                &root
+            )
+            .is_none()
+        );
+        assert!(
+            key(
+                "subscription { positionEvents(after: \"c\") { id } }",
+                json!({}),
+                &root
+            )
+            .is_none()
+        );
+        assert!(
+            key(
+                "subscription { ...F } fragment F on Subscription { positionEvents { id } }",
+                json!({}),
+                &root
+            )
+            .is_none()
+        );
+        assert!(key("query { viewer { role } }", json!({}), &root).is_none());
+    }
+
+    #[test]
+    fn the_key_is_canonical_in_variables_and_tells_scopes_and_roles_apart() {
+        let root = Viewer::root();
+        let one = key(
+            WITH_AFTER,
+            json!({"filter": {"toStates": ["FUNDED"], "assetId": "a"}, "after": null}),
+            &root,
+        );
+        let same = key(
+            WITH_AFTER,
+            json!({"after": null, "filter": {"assetId": "a", "toStates": ["FUNDED"]}}),
+            &root,
+        );
+        assert!(one.is_some());
+        assert_eq!(one, same);
+        let other = key(WITH_AFTER, json!({"filter": {"assetId": "b"}}), &root);
+        assert_ne!(one, other);
+
+        let institution = InstitutionId::new();
+        let admin = Viewer::institution_key(institution, ApiKeyId::new(), ApiKeyRole::Admin);
+        let other_admin_key =
+            Viewer::institution_key(institution, ApiKeyId::new(), ApiKeyRole::Admin);
+        let reader = Viewer::institution_key(institution, ApiKeyId::new(), ApiKeyRole::ReadOnly);
+        let elsewhere =
+            Viewer::institution_key(InstitutionId::new(), ApiKeyId::new(), ApiKeyRole::Admin);
+        let query = "subscription { positionEvents { id } }";
+        let of = |viewer: &Viewer| key(query, json!({}), viewer);
+        assert_eq!(
+            of(&admin),
+            of(&other_admin_key),
+            "keys of one scope and role"
+        );
+        assert_ne!(of(&admin), of(&reader));
+        assert_ne!(of(&admin), of(&elsewhere));
+        assert_ne!(of(&admin), of(&root));
+    }
+}
