@@ -96,9 +96,15 @@ pub(super) enum Outgoing {
         payload: Arc<str>,
         event: bool,
     },
-    /// The operation ended (its `complete` or `error` is already queued). The generation tells
-    /// it from a later operation that reuses the id.
-    Finished(String, u64),
+    /// The operation's last message (`complete` or `error`): the connection forgets the id
+    /// before it writes the text, so a client that reuses the id as soon as it reads it is
+    /// never refused as a duplicate. The generation tells it from a later operation that
+    /// reuses the id.
+    Last {
+        text: String,
+        id: String,
+        generation: u64,
+    },
 }
 
 fn too_many_subscriptions(max: usize) -> async_graphql::ServerError {
@@ -255,10 +261,11 @@ impl Session {
                                 self.state.metrics().event_delivered();
                             }
                         }
-                        Outgoing::Finished(id, finished) => {
+                        Outgoing::Last { text, id, generation: finished } => {
                             if running.get(&id).is_some_and(|(current, _)| *current == finished) {
                                 running.remove(&id);
                             }
+                            if !self.send(&mut sink, text).await { break None; }
                         }
                     }
                 }
@@ -473,21 +480,19 @@ struct Operation {
 impl Operation {
     /// The operation failed before it started: an `error` for its id, which is free again.
     async fn refuse(&self, errors: &Value) {
-        let _ = self
-            .out
-            .send(Outgoing::Text(messages::error(
-                self.dialect,
-                &self.id,
-                errors,
-            )))
+        self.last(messages::error(self.dialect, &self.id, errors))
             .await;
-        self.finished().await;
     }
 
-    async fn finished(&self) {
+    /// The operation's last message; the id is free once the client has it.
+    async fn last(&self, text: String) {
         let _ = self
             .out
-            .send(Outgoing::Finished(self.id.clone(), self.generation))
+            .send(Outgoing::Last {
+                text,
+                id: self.id.clone(),
+                generation: self.generation,
+            })
             .await;
     }
 
@@ -531,11 +536,7 @@ impl Operation {
                 return None;
             }
         }
-        let _ = self
-            .out
-            .send(Outgoing::Text(messages::complete(&self.id)))
-            .await;
-        self.finished().await;
+        self.last(messages::complete(&self.id)).await;
         Some(delivered)
     }
 
@@ -586,11 +587,7 @@ impl Operation {
                     );
                     let _ = self.out.send(Outgoing::Text(text)).await;
                 }
-                let _ = self
-                    .out
-                    .send(Outgoing::Text(messages::complete(&self.id)))
-                    .await;
-                self.finished().await;
+                self.last(messages::complete(&self.id)).await;
                 Some(0)
             }
             Control::Detached { last, start, gauge } => {
