@@ -48,6 +48,7 @@ pub struct Services {
     refusals: Arc<RefusalLog>,
     keys: Arc<key_cache::KeyCache>,
     event_cursors: EventCursorCodec,
+    revocations: subscriptions::RevocationRelay,
 }
 
 impl Services {
@@ -65,6 +66,7 @@ impl Services {
             subscriptions: SubscriptionGauge::default(),
             refusals: Arc::default(),
             keys,
+            revocations: Arc::default(),
         }
     }
 

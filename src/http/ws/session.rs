@@ -149,6 +149,21 @@ impl Session {
     ) {
         let _open = self.state.ws().sessions.enter();
         let (mut sink, mut incoming) = socket.split();
+        // The socket is read in a task of its own, woken only when the client writes: polled
+        // in the loop below, the read half would run (and clear its read buffer) on every
+        // wake-up, i.e. once for every message the socket sends.
+        let (frames_tx, mut frames) = mpsc::channel(1);
+        let reader = tokio::spawn(
+            async move {
+                while let Some(frame) = incoming.next().await {
+                    let failed = frame.is_err();
+                    if frames_tx.send(frame).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }
+            .in_current_span(),
+        );
         let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(self.settings.send_buffer);
         let mut viewer: Option<Viewer> = None;
         let mut init_seen = false;
@@ -163,7 +178,7 @@ impl Session {
 
         let closing = loop {
             tokio::select! {
-                frame = incoming.next() => {
+                frame = frames.recv() => {
                     let Some(Ok(frame)) = frame else { break None };
                     last_heard = Instant::now();
                     let text = match frame {
@@ -308,6 +323,7 @@ impl Session {
             }
         };
 
+        reader.abort();
         for (_, task) in running.into_values() {
             task.abort();
         }
