@@ -13,8 +13,10 @@ use tokio::sync::broadcast;
 /// Revocations a slow listener may fall behind by before it hears `Missed`.
 const REVOCATION_BUFFER: usize = 1024;
 
-/// The relay behind `Services::key_revocations`, started by its first caller.
-pub(crate) type RevocationRelay = Arc<std::sync::OnceLock<broadcast::Sender<KeyRevocation>>>;
+/// The relay behind `Services::key_revocations`, started by its first caller: a receiver
+/// that is never read, only copied for each listener (the relay task holds the one sender,
+/// so every copy ends when the bus does).
+pub(crate) type RevocationRelay = Arc<std::sync::OnceLock<broadcast::Receiver<KeyRevocation>>>;
 
 /// What a long-lived connection hears about revoked keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +69,7 @@ impl Services {
         let receiver = self
             .revocations
             .get_or_init(|| {
-                let (sender, _) = broadcast::channel(REVOCATION_BUFFER);
-                let relay = sender.clone();
+                let (relay, receiver) = broadcast::channel(REVOCATION_BUFFER);
                 let bus = self.store.subscribe();
                 tokio::spawn(async move {
                     let mut bus = std::pin::pin!(bus);
@@ -81,10 +82,11 @@ impl Services {
                         // Nobody listening is fine: later listeners want later revocations.
                         let _ = relay.send(revocation);
                     }
+                    // The bus ended (shutdown): dropping the only sender ends every stream.
                 });
-                sender
+                receiver
             })
-            .subscribe();
+            .resubscribe();
         futures::stream::unfold(receiver, |mut receiver| async move {
             match receiver.recv().await {
                 Ok(revocation) => Some((revocation, receiver)),
