@@ -176,6 +176,17 @@ impl Session {
             self.settings.ping_interval,
         );
 
+        // Made once, not on every turn of the loop (each turn would build a timer and a watch
+        // registration that are then dropped again).
+        let init_timer = sleep_until(init_deadline);
+        tokio::pin!(init_timer);
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move {
+            // An error is a dropped sender: the server is stopping too.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopping);
+
         let closing = loop {
             tokio::select! {
                 frame = frames.recv() => {
@@ -284,7 +295,7 @@ impl Session {
                         }
                     }
                 }
-                () = sleep_until(init_deadline), if !init_seen => {
+                () = &mut init_timer, if !init_seen => {
                     break Some(Closing { code: close::INIT_TIMEOUT, reason: "Connection initialisation timeout" });
                 }
                 _ = pings.tick() => {
@@ -315,10 +326,8 @@ impl Session {
                         None => break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" }),
                     }
                 }
-                changed = self.shutdown.changed() => {
-                    if changed.is_err() || *self.shutdown.borrow() {
-                        break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" });
-                    }
+                () = &mut stopping => {
+                    break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" });
                 }
             }
         };
