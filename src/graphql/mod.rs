@@ -25,7 +25,7 @@ pub(crate) use limits::top_selection_sets;
 pub use mutation::MutationRoot;
 pub use persisted::{ManifestError, PersistedSettings, PersistedStats, TrustedDocuments};
 pub use query::QueryRoot;
-pub use subscription::{EventCursors, ResumeAfter, SubscriptionRoot};
+pub use subscription::{EventCursors, FeedObserver, ResumeAfter, SharedFeed, SubscriptionRoot};
 
 use crate::service::Services;
 use async_graphql::Schema;

@@ -6,8 +6,8 @@ use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
 use crate::domain::model::EventSeq;
-use crate::service::CursorRefusal;
 use crate::service::reads::EventFilter;
+use crate::service::{CursorRefusal, LiveStart};
 use async_graphql::{Context, ID, InputObject, Subscription};
 use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::VecDeque;
@@ -73,6 +73,61 @@ impl EventCursors {
     }
 }
 
+/// What a transport that shares one feed among many subscribers (websocket subscription
+/// groups) hears from it: that the feed is about to fix its starting point, then the point.
+pub trait FeedObserver: Send + Sync {
+    /// Called right before the feed reads its starting point.
+    fn opening(&self);
+    /// Called once the feed has fixed the point it starts after.
+    fn opened(&self, start: &LiveStart);
+}
+
+/// Request data of a subscription whose feed serves several subscribers: the feed is opened
+/// without counting it in the subscription gauge (the transport counts its subscribers), its
+/// start is reported to `observer`, and, as with `EventCursors`, each event's log point is
+/// filed right before the executor turns that event into a response, so the transport knows
+/// the point of every response and each subscriber can skip what came before its own start.
+/// `resume_after` resumes the feed after a log point, whatever `after` the document names.
+#[derive(Clone, Default)]
+pub struct SharedFeed(Arc<SharedFeedInner>);
+
+#[derive(Default)]
+struct SharedFeedInner {
+    resume_after: Option<EventSeq>,
+    observer: Option<Arc<dyn FeedObserver>>,
+    points: Mutex<VecDeque<Option<EventSeq>>>,
+}
+
+impl SharedFeed {
+    #[must_use]
+    pub fn new(resume_after: Option<EventSeq>, observer: Option<Arc<dyn FeedObserver>>) -> Self {
+        Self(Arc::new(SharedFeedInner {
+            resume_after,
+            observer,
+            points: Mutex::default(),
+        }))
+    }
+
+    fn push(&self, point: Option<EventSeq>) {
+        self.0
+            .points
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(point);
+    }
+
+    /// The log point of the event behind the response just received; `None` for a response
+    /// no event is behind (a refusal, a failure of the feed).
+    pub fn take(&self) -> Option<EventSeq> {
+        self.0
+            .points
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+            .flatten()
+    }
+}
+
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
@@ -112,23 +167,47 @@ impl SubscriptionRoot {
                 .map(|states| states.into_iter().map(Into::into).collect()),
         };
         let filter = reader(ctx)?.permit(filter).gql()?;
-        let after = match ctx.data_opt::<ResumeAfter>() {
-            Some(ResumeAfter(cursor)) => Some(resume_point(ctx, cursor, "Last-Event-ID")?),
-            None => after
+        let shared = ctx.data_opt::<SharedFeed>().cloned();
+        let after = match (
+            ctx.data_opt::<ResumeAfter>(),
+            shared.as_ref().and_then(|shared| shared.0.resume_after),
+        ) {
+            (_, Some(seq)) => Some(seq),
+            (Some(ResumeAfter(cursor)), None) => Some(resume_point(ctx, cursor, "Last-Event-ID")?),
+            (None, None) => after
                 .as_deref()
                 .map(|cursor| resume_point(ctx, cursor, "after"))
                 .transpose()?,
         };
-        let feed = services(ctx)?
-            .position_events(&viewer, filter, after)
-            .await
-            .gql()?;
+        let feed = match &shared {
+            Some(shared) => {
+                let observer = shared.0.observer.clone();
+                if let Some(observer) = &observer {
+                    observer.opening();
+                }
+                let (feed, start) = services(ctx)?
+                    .shared_position_events(&viewer, filter, after)
+                    .await
+                    .gql()?;
+                if let Some(observer) = &observer {
+                    observer.opened(&start);
+                }
+                feed
+            }
+            None => services(ctx)?
+                .position_events(&viewer, filter, after)
+                .await
+                .gql()?,
+        };
         let cursors = ctx.data_opt::<EventCursors>().cloned();
         let codec = services(ctx)?.event_cursors().clone();
         Ok(feed
             .map(move |event| {
                 if let Some(cursors) = &cursors {
                     cursors.push(event.as_ref().ok().map(|event| codec.seal(event)));
+                }
+                if let Some(shared) = &shared {
+                    shared.push(event.as_ref().ok().map(|event| event.seq));
                 }
                 event.map(PositionEventNode).map_err(to_graphql)
             })

@@ -58,6 +58,8 @@ struct Shared {
     schema_options: SchemaOptions,
     rate_limiter: RateLimiter,
     clients: Arc<ClientLimits>,
+    /// Websocket subscription groups (`ws::groups`).
+    groups: ws::Groups,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             schema_options: options.schema,
             rate_limiter: RateLimiter::new(options.rate_limit),
             clients: Arc::new(ClientLimits::new(options.clients)),
+            groups: ws::Groups::default(),
         }))
     }
 }
@@ -97,6 +100,10 @@ impl AppState {
 
     pub(crate) fn ws(&self) -> &WsConfig {
         &self.0.ws
+    }
+
+    pub(crate) fn groups(&self) -> &ws::Groups {
+        &self.0.groups
     }
 
     pub(crate) fn http(&self) -> &HttpSettings {

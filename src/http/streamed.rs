@@ -23,6 +23,13 @@ pub(crate) struct Described {
     document: Option<Arc<Document>>,
 }
 
+impl Described {
+    /// The parsed document, when it is within the text limits and parses.
+    pub(crate) fn document(&self) -> Option<&Document> {
+        self.document.as_deref()
+    }
+}
+
 fn describe(executor: &Executor, request: &Request) -> Described {
     let Ok(document) = executor.document(&request.query) else {
         return Described {
@@ -62,11 +69,30 @@ pub(crate) struct Started {
 /// The persisted-document refusals (`Executor::resolve_persisted`), before anything runs.
 pub(crate) fn start(
     state: &AppState,
-    mut request: Request,
+    request: Request,
     ctx: RequestContext,
 ) -> Result<Started, ServerError> {
+    let (described, request) = prepare(state, request, &ctx.viewer)?;
+    let responses = execute(state, request, ctx);
+    Ok(Started {
+        described,
+        responses,
+    })
+}
+
+/// The first half of `start`: the persisted-document policy for `viewer` and the shared
+/// document cache; the request comes back with its query text resolved and, when it parses,
+/// its parsed document attached.
+///
+/// # Errors
+/// The persisted-document refusals (`Executor::resolve_persisted`), before anything runs.
+pub(crate) fn prepare(
+    state: &AppState,
+    mut request: Request,
+    viewer: &Viewer,
+) -> Result<(Described, Request), ServerError> {
     let executor = state.executor();
-    let root = matches!(ctx.viewer, Viewer::Root);
+    let root = matches!(viewer, Viewer::Root);
     let register = executor.resolve_persisted(&mut request, root)?;
     let described = describe(executor, &request);
     if let Some(document) = &described.document {
@@ -75,12 +101,17 @@ pub(crate) fn start(
         }
         request.set_parsed_query(document.parsed().clone());
     }
+    Ok((described, request))
+}
+
+/// The second half of `start`: the schema's response stream for a prepared request.
+pub(crate) fn execute(
+    state: &AppState,
+    request: Request,
+    ctx: RequestContext,
+) -> BoxStream<'static, Response> {
     let request = prepare_request(request, state.services(), ctx);
-    let responses = state.schema().execute_stream(request).boxed();
-    Ok(Started {
-        described,
-        responses,
-    })
+    state.schema().execute_stream(request).boxed()
 }
 
 /// Whether a stream's first response is a refusal before anything ran (a validation error,

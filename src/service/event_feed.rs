@@ -14,6 +14,8 @@ use super::subscriptions::GaugeGuard;
 use super::viewer::Viewer;
 use crate::domain::model::{EventSeq, PositionEvent};
 use crate::ports::{BusMessage, Scope, Store};
+
+pub use crate::ports::LiveStart;
 use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -41,27 +43,66 @@ impl Services {
         filter: Permitted<EventFilter>,
         after: Option<EventSeq>,
     ) -> ServiceResult<EventFeed> {
+        let (feed, _) = self.open_feed(viewer, filter, after, true).await?;
+        Ok(feed)
+    }
+
+    /// The feed of `position_events` for a transport that shares it among subscribers (one
+    /// feed per group of identical subscriptions, see `http::ws::groups`): not counted in the
+    /// subscription gauge, which counts the subscribers instead, and returned with the point
+    /// it starts after, so each subscriber can skip what came before its own start.
+    ///
+    /// # Errors
+    /// `Store` when the starting point cannot be read.
+    pub async fn shared_position_events(
+        &self,
+        viewer: &Viewer,
+        filter: Permitted<EventFilter>,
+        after: Option<EventSeq>,
+    ) -> ServiceResult<(EventFeed, LiveStart)> {
+        self.open_feed(viewer, filter, after, false).await
+    }
+
+    /// Where a subscriber without a cursor starts now: it is owed exactly the events above
+    /// `after` that are not in `already_committed`.
+    ///
+    /// # Errors
+    /// `Store` when the starting point cannot be read.
+    pub async fn live_start(&self) -> ServiceResult<LiveStart> {
+        Ok(self.store.live_start().await?)
+    }
+
+    async fn open_feed(
+        &self,
+        viewer: &Viewer,
+        filter: Permitted<EventFilter>,
+        after: Option<EventSeq>,
+        counted: bool,
+    ) -> ServiceResult<(EventFeed, LiveStart)> {
         // Subscribe first: see the module doc.
         let live = self.store.subscribe();
-        let (last_seq, replaying, committed_before) = match after {
-            Some(seq) => (seq, true, Vec::new()),
-            None => {
-                let start = self.store.live_start().await?;
-                (start.after, false, start.already_committed)
-            }
+        let (start, replaying) = match after {
+            Some(seq) => (
+                LiveStart {
+                    after: seq,
+                    already_committed: Vec::new(),
+                },
+                true,
+            ),
+            None => (self.store.live_start().await?, false),
         };
         let feed = Feed {
             store: Arc::clone(&self.store),
             scope: viewer.scope(),
             filter: filter.into_inner(),
-            last_seq,
+            last_seq: start.after,
             replaying,
-            committed_before,
+            committed_before: start.already_committed.clone(),
             pending: VecDeque::new(),
             live,
-            _guard: self.subscription_gauge().enter(),
+            _guard: counted.then(|| self.subscription_gauge().enter()),
         };
-        Ok(futures::stream::unfold(Some(feed), |feed| async move {
+        let feed = futures::stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next_event().await {
                 Ok(Some(event)) => Some((Ok(event), Some(feed))),
@@ -69,7 +110,8 @@ impl Services {
                 Err(error) => Some((Err(error), None)),
             }
         })
-        .boxed())
+        .boxed();
+        Ok((feed, start))
     }
 }
 
@@ -85,7 +127,7 @@ struct Feed {
     committed_before: Vec<EventSeq>,
     pending: VecDeque<PositionEvent>,
     live: BoxStream<'static, BusMessage>,
-    _guard: GaugeGuard,
+    _guard: Option<GaugeGuard>,
 }
 
 impl Feed {

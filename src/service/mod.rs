@@ -23,7 +23,7 @@ pub use assets::CreateAssetInput;
 pub use auth::{ApiKeyToken, hash_token, is_key_shaped};
 pub use error::ServiceError;
 pub use event_cursor::{CursorRefusal, EventCursorCodec};
-pub use event_feed::EventFeed;
+pub use event_feed::{EventFeed, LiveStart};
 pub use institutions::CreateInstitutionInput;
 pub use key_cache::KeyCacheConfig;
 pub use keys::{CreateApiKeyInput, CreatedApiKey};
@@ -48,6 +48,7 @@ pub struct Services {
     refusals: Arc<RefusalLog>,
     keys: Arc<key_cache::KeyCache>,
     event_cursors: EventCursorCodec,
+    revocations: subscriptions::RevocationRelay,
 }
 
 impl Services {
@@ -65,6 +66,7 @@ impl Services {
             subscriptions: SubscriptionGauge::default(),
             refusals: Arc::default(),
             keys,
+            revocations: Arc::default(),
         }
     }
 

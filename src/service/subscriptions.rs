@@ -8,6 +8,15 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::broadcast;
+
+/// Revocations a slow listener may fall behind by before it hears `Missed`.
+const REVOCATION_BUFFER: usize = 1024;
+
+/// The relay behind `Services::key_revocations`, started by its first caller: a receiver
+/// that is never read, only copied for each listener (the relay task holds the one sender,
+/// so every copy ends when the bus does).
+pub(crate) type RevocationRelay = Arc<std::sync::OnceLock<broadcast::Receiver<KeyRevocation>>>;
 
 /// What a long-lived connection hears about revoked keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,20 +59,44 @@ impl Services {
     }
 
     /// Keys revoked from now on, through any instance. `Missed` means a revocation may have
-    /// been lost (this listener fell behind the bus, or the store's listener reconnected):
-    /// holders must re-check their key.
+    /// been lost (this listener fell behind, or the store's listener reconnected): holders
+    /// must re-check their key. The stream ends when the store's bus does (shutdown).
+    ///
+    /// One task per `Services` listens to the bus and passes on only what concerns keys, so
+    /// a socket is not woken for every position event the bus carries.
     #[must_use]
     pub fn key_revocations(&self) -> BoxStream<'static, KeyRevocation> {
-        self.store
-            .subscribe()
-            .filter_map(|message| async move {
-                match message {
-                    BusMessage::ApiKeyRevoked(id) => Some(KeyRevocation::Revoked(id)),
-                    BusMessage::Lagged | BusMessage::Reconnected => Some(KeyRevocation::Missed),
-                    BusMessage::PositionEvent(_) => None,
-                }
+        let receiver = self
+            .revocations
+            .get_or_init(|| {
+                let (relay, receiver) = broadcast::channel(REVOCATION_BUFFER);
+                let bus = self.store.subscribe();
+                tokio::spawn(async move {
+                    let mut bus = std::pin::pin!(bus);
+                    while let Some(message) = bus.next().await {
+                        let revocation = match message {
+                            BusMessage::ApiKeyRevoked(id) => KeyRevocation::Revoked(id),
+                            BusMessage::Lagged | BusMessage::Reconnected => KeyRevocation::Missed,
+                            BusMessage::PositionEvent(_) => continue,
+                        };
+                        // Nobody listening is fine: later listeners want later revocations.
+                        let _ = relay.send(revocation);
+                    }
+                    // The bus ended (shutdown): dropping the only sender ends every stream.
+                });
+                receiver
             })
-            .boxed()
+            .resubscribe();
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            match receiver.recv().await {
+                Ok(revocation) => Some((revocation, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Some((KeyRevocation::Missed, receiver))
+                }
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        })
+        .boxed()
     }
 
     /// Whether a key still works; a store failure counts as "no" so a socket fails closed.

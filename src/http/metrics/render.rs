@@ -238,6 +238,37 @@ pub(crate) fn text(state: &AppState) -> String {
         "Open positionEvents subscriptions.",
         state.services().subscription_gauge().current(),
     );
+    let groups = state.groups().stats();
+    gauge(
+        &mut out,
+        "escrowgrid_subscription_groups",
+        "Open websocket subscription groups (identical positionEvents subscriptions resolved once).",
+        groups.groups,
+    );
+    gauge(
+        &mut out,
+        "escrowgrid_subscription_group_members",
+        "Websocket subscriptions served by a group.",
+        groups.members,
+    );
+    counter(
+        &mut out,
+        "escrowgrid_subscription_group_events_total",
+        "Events resolved and serialized by groups: one per group and event, whatever its members.",
+        groups.resolved,
+    );
+    counter(
+        &mut out,
+        "escrowgrid_subscription_group_deliveries_total",
+        "Group events queued for a member's socket (a member skips those before its own start).",
+        groups.deliveries,
+    );
+    counter(
+        &mut out,
+        "escrowgrid_subscription_group_detached_total",
+        "Group members that fell behind (their socket's queue was full) and went on alone from the event log.",
+        groups.detached,
+    );
     gauge(
         &mut out,
         "escrowgrid_websocket_sessions",

@@ -135,6 +135,19 @@ pub(crate) fn next(dialect: Dialect, id: &str, payload: &Value) -> String {
     json!({ "type": kind, "id": id, "payload": payload }).to_string()
 }
 
+/// The start of a `next` (legacy `data`) message up to its payload: a group's members send
+/// one serialized payload each behind their own prefix, then `}`.
+pub(crate) fn next_prefix(dialect: Dialect, id: &str) -> String {
+    let kind = match dialect {
+        Dialect::TransportWs => "next",
+        Dialect::Legacy => "data",
+    };
+    format!(
+        r#"{{"type":"{kind}","id":{},"payload":"#,
+        Value::String(id.to_owned())
+    )
+}
+
 /// An operation that failed before it started (parse, validation, limits): `errors` is the
 /// GraphQL errors array.
 pub(crate) fn error(dialect: Dialect, id: &str, errors: &Value) -> String {
@@ -218,6 +231,18 @@ mod tests {
         );
         assert_eq!(init_key(Some(&json!({"apiKey": ""}))), None);
         assert_eq!(init_key(None), None);
+    }
+
+    #[test]
+    fn a_prefixed_payload_is_the_next_message() {
+        for dialect in [Dialect::TransportWs, Dialect::Legacy] {
+            let payload = json!({"data": {"positionEvents": {"id": "x"}}});
+            let id = "a \"quoted\" id";
+            let spliced = format!("{}{payload}}}", next_prefix(dialect, id));
+            let parsed: Value = serde_json::from_str(&spliced).expect("JSON");
+            let expected: Value = serde_json::from_str(&next(dialect, id, &payload)).expect("JSON");
+            assert_eq!(parsed, expected);
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `GET /graphql/ws`: websocket subscriptions over `graphql-transport-ws` or the legacy
 //! `graphql-ws` subprotocol.
 
+mod groups;
 mod messages;
 mod operation;
 mod session;
 mod sessions;
 
+pub(crate) use groups::Groups;
 pub use session::SessionSettings;
 pub use sessions::Sessions;
 

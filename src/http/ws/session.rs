@@ -2,16 +2,19 @@
 //! of graphql-transport-ws (async-graphql's own handler uses other codes and lets a reused
 //! id silently replace a running subscription, so the protocol is spoken here).
 
+use super::groups::{Control, Ending, GroupKey};
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::to_request;
 use crate::domain::model::JsonObject;
 use crate::graphql::ErrorCode;
+use crate::graphql::SharedFeed;
 use crate::http::AppState;
 use crate::http::clients::WebsocketPermit;
 use crate::http::error::rate_limited_error;
 use crate::http::metrics::Transport;
 use crate::http::request_id::record_caller;
-use crate::http::streamed::{self, Started};
+use crate::http::streamed;
+use crate::service::LiveStart;
 use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -20,6 +23,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -80,14 +84,27 @@ impl Default for SessionSettings {
     }
 }
 
-/// What the subscription tasks hand to the connection.
-enum Outgoing {
+/// What the subscription tasks (and subscription groups) hand to the connection.
+pub(super) enum Outgoing {
     Text(String),
     /// A subscription event (`next`): counted in the metrics once it is on the wire.
     Event(String),
-    /// The operation ended (its `complete` or `error` is already queued). The generation tells
-    /// it from a later operation that reuses the id.
-    Finished(String, u64),
+    /// A group's response for one member: `prefix` (the member's `next` up to its payload),
+    /// then the payload every member shares, then `}`. Counted once on the wire when `event`.
+    Shared {
+        prefix: Arc<str>,
+        payload: Arc<str>,
+        event: bool,
+    },
+    /// The operation's last message (`complete` or `error`): the connection forgets the id
+    /// before it writes the text, so a client that reuses the id as soon as it reads it is
+    /// never refused as a duplicate. The generation tells it from a later operation that
+    /// reuses the id.
+    Last {
+        text: String,
+        id: String,
+        generation: u64,
+    },
 }
 
 fn too_many_subscriptions(max: usize) -> async_graphql::ServerError {
@@ -132,6 +149,21 @@ impl Session {
     ) {
         let _open = self.state.ws().sessions.enter();
         let (mut sink, mut incoming) = socket.split();
+        // The socket is read in a task of its own, woken only when the client writes: polled
+        // in the loop below, the read half would run (and clear its read buffer) on every
+        // wake-up, i.e. once for every message the socket sends.
+        let (frames_tx, mut frames) = mpsc::channel(1);
+        let reader = tokio::spawn(
+            async move {
+                while let Some(frame) = incoming.next().await {
+                    let failed = frame.is_err();
+                    if frames_tx.send(frame).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }
+            .in_current_span(),
+        );
         let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(self.settings.send_buffer);
         let mut viewer: Option<Viewer> = None;
         let mut init_seen = false;
@@ -144,9 +176,20 @@ impl Session {
             self.settings.ping_interval,
         );
 
+        // Made once, not on every turn of the loop (each turn would build a timer and a watch
+        // registration that are then dropped again).
+        let init_timer = sleep_until(init_deadline);
+        tokio::pin!(init_timer);
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move {
+            // An error is a dropped sender: the server is stopping too.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopping);
+
         let closing = loop {
             tokio::select! {
-                frame = incoming.next() => {
+                frame = frames.recv() => {
                     let Some(Ok(frame)) = frame else { break None };
                     last_heard = Instant::now();
                     let text = match frame {
@@ -234,14 +277,25 @@ impl Session {
                             if !self.send(&mut sink, text).await { break None; }
                             self.state.metrics().event_delivered();
                         }
-                        Outgoing::Finished(id, finished) => {
+                        Outgoing::Shared { prefix, payload, event } => {
+                            let mut text = String::with_capacity(prefix.len() + payload.len() + 1);
+                            text.push_str(&prefix);
+                            text.push_str(&payload);
+                            text.push('}');
+                            if !self.send(&mut sink, text).await { break None; }
+                            if event {
+                                self.state.metrics().event_delivered();
+                            }
+                        }
+                        Outgoing::Last { text, id, generation: finished } => {
                             if running.get(&id).is_some_and(|(current, _)| *current == finished) {
                                 running.remove(&id);
                             }
+                            if !self.send(&mut sink, text).await { break None; }
                         }
                     }
                 }
-                () = sleep_until(init_deadline), if !init_seen => {
+                () = &mut init_timer, if !init_seen => {
                     break Some(Closing { code: close::INIT_TIMEOUT, reason: "Connection initialisation timeout" });
                 }
                 _ = pings.tick() => {
@@ -272,14 +326,13 @@ impl Session {
                         None => break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" }),
                     }
                 }
-                changed = self.shutdown.changed() => {
-                    if changed.is_err() || *self.shutdown.borrow() {
-                        break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" });
-                    }
+                () = &mut stopping => {
+                    break Some(Closing { code: close::GOING_AWAY, reason: "server shutting down" });
                 }
             }
         };
 
+        reader.abort();
         for (_, task) in running.into_values() {
             task.abort();
         }
@@ -359,7 +412,9 @@ impl Session {
         }
     }
 
-    /// Runs one operation in its own task, so a slow stream never blocks the connection.
+    /// Runs one operation in its own task, so a slow stream never blocks the connection. A
+    /// `positionEvents` subscription without a cursor joins the group of identical ones
+    /// (`groups`); anything else runs alone.
     fn start(
         &self,
         id: String,
@@ -376,74 +431,55 @@ impl Session {
         };
         let task = async move {
             let started = std::time::Instant::now();
-            let refuse = |errors: Value| {
-                let out = out.clone();
-                let id = id.clone();
-                async move {
-                    let _ = out
-                        .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
-                        .await;
-                    let _ = out.send(Outgoing::Finished(id, generation)).await;
-                }
+            let operation = Operation {
+                state,
+                dialect,
+                id,
+                generation,
+                out,
             };
-            let request = match to_request(payload) {
+            let request = match to_request(payload.clone()) {
                 Ok(request) => request,
-                Err(errors) => return refuse(errors).await,
+                Err(errors) => return operation.refuse(&errors).await,
             };
-            let Started {
-                described,
-                mut responses,
-            } = match streamed::start(&state, request, ctx) {
-                Ok(started) => started,
-                Err(error) => {
-                    tracing::info!(outcome = "rejected", "websocket operation refused");
-                    return refuse(serde_json::to_value([error]).unwrap_or(Value::Null)).await;
-                }
-            };
-            let (operation, kind) = (described.name, described.kind);
+            let (described, request) =
+                match streamed::prepare(&operation.state, request, &ctx.viewer) {
+                    Ok(prepared) => prepared,
+                    Err(error) => {
+                        tracing::info!(outcome = "rejected", "websocket operation refused");
+                        let errors = serde_json::to_value([error]).unwrap_or(Value::Null);
+                        return operation.refuse(&errors).await;
+                    }
+                };
+            let (name, kind) = (described.name.clone(), described.kind);
             let kind_name = streamed::kind_name(kind);
             let span = tracing::Span::current();
-            span.record("operation", operation.as_str());
+            span.record("operation", name.as_str());
             span.record("operation_type", kind_name);
-            crate::telemetry::name_span(&span, kind_name, &operation);
-            tracing::info!(%operation, kind = ?kind, "websocket operation started");
-            let subscription = kind == Some(OperationType::Subscription);
-            let mut first = true;
-            let mut delivered = 0_u64;
-            while let Some(response) = responses.next().await {
-                let refused_at_start = first && streamed::refused_at_start(&response);
-                first = false;
-                let event = subscription && response.errors.is_empty();
-                let body = serde_json::to_value(&response).unwrap_or(Value::Null);
-                let text = if refused_at_start {
-                    let errors = body.get("errors").cloned().unwrap_or(Value::Null);
-                    let _ = out
-                        .send(Outgoing::Text(messages::error(dialect, &id, &errors)))
-                        .await;
-                    let _ = out.send(Outgoing::Finished(id, generation)).await;
-                    tracing::info!(%operation, outcome = "rejected", "websocket operation refused");
-                    return;
-                } else {
-                    messages::next(dialect, &id, &body)
-                };
-                let queued = if event {
-                    delivered += 1;
-                    out.send(Outgoing::Event(text)).await
-                } else {
-                    out.send(Outgoing::Text(text)).await
-                };
-                if queued.is_err() {
-                    return;
+            crate::telemetry::name_span(&span, kind_name, &name);
+            let key = match (kind, described.document()) {
+                (Some(OperationType::Subscription), Some(document)) => {
+                    GroupKey::of(&request, document.parsed(), &ctx.viewer)
                 }
+                _ => None,
+            };
+            tracing::info!(operation = %name, kind = ?kind, grouped = key.is_some(), "websocket operation started");
+            let delivered = match key {
+                Some(key) => operation.grouped(key, request, payload, ctx).await,
+                None => {
+                    let subscription = kind == Some(OperationType::Subscription);
+                    let responses = streamed::execute(&operation.state, request, ctx);
+                    operation.forward(responses, subscription, None).await
+                }
+            };
+            if let Some(delivered) = delivered {
+                tracing::info!(
+                    operation = %name,
+                    events = delivered,
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "websocket operation completed"
+                );
             }
-            let _ = out.send(Outgoing::Text(messages::complete(&id))).await;
-            let _ = out.send(Outgoing::Finished(id, generation)).await;
-            tracing::info!(
-                %operation,
-                events = delivered,
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "websocket operation completed"
-            );
         };
         // A span per operation, under the socket's: a subscription's span lasts as it does.
         let span = tracing::info_span!(
@@ -454,5 +490,140 @@ impl Session {
             operation_type = tracing::field::Empty,
         );
         tokio::spawn(task.instrument(span))
+    }
+}
+
+/// One running websocket operation: where its messages go.
+struct Operation {
+    state: AppState,
+    dialect: Dialect,
+    id: String,
+    generation: u64,
+    out: mpsc::Sender<Outgoing>,
+}
+
+impl Operation {
+    /// The operation failed before it started: an `error` for its id, which is free again.
+    async fn refuse(&self, errors: &Value) {
+        self.last(messages::error(self.dialect, &self.id, errors))
+            .await;
+    }
+
+    /// The operation's last message; the id is free once the client has it.
+    async fn last(&self, text: String) {
+        let _ = self
+            .out
+            .send(Outgoing::Last {
+                text,
+                id: self.id.clone(),
+                generation: self.generation,
+            })
+            .await;
+    }
+
+    /// Sends a stream's responses until it ends, then `complete`. `skip`: the feed's
+    /// `SharedFeed` and a start whose already-committed events are not delivered (a member
+    /// catching up after it left its group). Returns the events delivered, or `None` when
+    /// the operation was refused or the connection is gone.
+    async fn forward(
+        &self,
+        mut responses: BoxStream<'static, async_graphql::Response>,
+        subscription: bool,
+        skip: Option<(SharedFeed, LiveStart)>,
+    ) -> Option<u64> {
+        let mut first = true;
+        let mut delivered = 0_u64;
+        while let Some(response) = responses.next().await {
+            if let Some((feed, start)) = &skip
+                && let Some(seq) = feed.take()
+                && start.already_committed.binary_search(&seq).is_ok()
+            {
+                continue;
+            }
+            let refused_at_start = first && streamed::refused_at_start(&response);
+            first = false;
+            let event = subscription && response.errors.is_empty();
+            let body = serde_json::to_value(&response).unwrap_or(Value::Null);
+            if refused_at_start {
+                let errors = body.get("errors").cloned().unwrap_or(Value::Null);
+                tracing::info!(outcome = "rejected", "websocket operation refused");
+                self.refuse(&errors).await;
+                return None;
+            }
+            let text = messages::next(self.dialect, &self.id, &body);
+            let queued = if event {
+                delivered += 1;
+                self.out.send(Outgoing::Event(text)).await
+            } else {
+                self.out.send(Outgoing::Text(text)).await
+            };
+            if queued.is_err() {
+                return None;
+            }
+        }
+        self.last(messages::complete(&self.id)).await;
+        Some(delivered)
+    }
+
+    /// A member of the group of `key`: the group sends its events straight to the socket's
+    /// queue; this task reads its start when it must, then waits for the group's word (the
+    /// end, or that it fell behind and goes on alone).
+    async fn grouped(
+        &self,
+        key: GroupKey,
+        request: async_graphql::Request,
+        payload: OperationPayload,
+        ctx: RequestContext,
+    ) -> Option<u64> {
+        let prefix: Arc<str> = messages::next_prefix(self.dialect, &self.id).into();
+        let state = &self.state;
+        let mut membership = state.groups().join(
+            key,
+            state.services().subscription_gauge(),
+            prefix,
+            self.out.clone(),
+            |feed| streamed::execute(state, request.data(feed), ctx.clone()),
+        );
+        if membership.needs_start {
+            match state.services().live_start().await {
+                Ok(start) => membership.started(start),
+                Err(error) => {
+                    tracing::error!(%error, "could not read where a subscription starts");
+                    let error = ErrorCode::InternalServerError.error("internal server error");
+                    let errors = serde_json::to_value([error]).unwrap_or(Value::Null);
+                    self.refuse(&errors).await;
+                    return None;
+                }
+            }
+        }
+        let control = membership.control.take()?.await.ok()?;
+        drop(membership);
+        match control {
+            Control::Ended(Ending::Refused(errors)) => {
+                tracing::info!(outcome = "rejected", "websocket operation refused");
+                self.refuse(&errors).await;
+                None
+            }
+            Control::Ended(ending) => {
+                if let Ending::Failed(payload) = ending {
+                    let text = format!(
+                        "{}{payload}}}",
+                        messages::next_prefix(self.dialect, &self.id)
+                    );
+                    let _ = self.out.send(Outgoing::Text(text)).await;
+                }
+                self.last(messages::complete(&self.id)).await;
+                Some(0)
+            }
+            Control::Detached { last, start, gauge } => {
+                tracing::info!("a grouped subscription fell behind; it catches up on its own");
+                let _counted = gauge;
+                let request = to_request(payload).ok()?;
+                let (_, request) = streamed::prepare(state, request, &ctx.viewer).ok()?;
+                let feed = SharedFeed::new(Some(last), None);
+                let responses = streamed::execute(state, request.data(feed.clone()), ctx);
+                self.forward(responses, true, Some((feed, start))).await
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@ mod relay;
 mod schema;
 mod shutdown;
 mod sse;
+mod subscription_groups;
 mod subscriptions;
 mod support;
 mod telemetry;

@@ -677,13 +677,13 @@ const SMALL_SUBSCRIPTION: &str = "subscription($filter: PositionEventFilter, $af
 }";
 
 /// Partial releases of one position, written through the store (so published on its bus).
-struct DirectWriter {
+pub(crate) struct DirectWriter {
     store: Arc<dyn Store>,
     position: Position,
 }
 
 impl DirectWriter {
-    async fn new(store: &Arc<dyn Store>, id: &str) -> Self {
+    pub(crate) async fn new(store: &Arc<dyn Store>, id: &str) -> Self {
         let id = PositionId(Uuid::parse_str(id).expect("a UUID"));
         let mut found = store
             .positions_by_ids(Scope::All, &[id])
@@ -695,7 +695,7 @@ impl DirectWriter {
         }
     }
 
-    async fn partial_releases(&mut self, n: usize, metadata: Option<&JsonObject>) {
+    pub(crate) async fn partial_releases(&mut self, n: usize, metadata: Option<&JsonObject>) {
         for _ in 0..n {
             let mut step = transition_releasing(
                 &self.position,
