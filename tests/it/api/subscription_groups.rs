@@ -8,9 +8,8 @@
 //! `/metrics`, and the messages themselves.
 
 use super::fixtures::seed_tenant;
-use super::support::{TestApp, TestStore, WAIT};
+use super::support::{TestApp, WAIT};
 use super::ws_support::{Dialect, WsClient, key_of, string, ws_on_both_stores};
-use crate::support::memory_store;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -348,20 +347,7 @@ const METADATA_SUBSCRIPTION: &str = "subscription($filter: PositionEventFilter) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_stops_reading_holds_nobody_back_and_catches_up_in_order() {
     const SMALL_EVENTS: usize = 30;
-    let store = memory_store();
-    let app = TestApp::new(TestStore::shared(Arc::clone(&store)))
-        .with_config(|settings| {
-            settings.websocket.send_buffer = 4;
-            settings.websocket.send_timeout = Duration::from_secs(30);
-        })
-        .spawn()
-        .await;
-    let api = app.api();
-    let tenant = seed_tenant(&api, "Acme Bank").await;
-    let p = api
-        .create_position(&tenant.admin_key, &tenant.asset_id)
-        .await;
-    api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
+    let (app, store, tenant, p) = super::subscriptions::funded_position_on_a_memory_app(4).await;
     let filter = json!({"filter": {"positionId": p}});
     let mut stalled = app.connect_with_key(&tenant.admin_key).await;
     stalled

@@ -711,14 +711,16 @@ impl DirectWriter {
     }
 }
 
-/// A FUNDED position (version 2) with a subscriber on it that does not read, and the server
-/// blocked sending it a huge event (versions 3 and 4 carry `HUGE_METADATA` each). Returns the
-/// app, the store writer, the tenant and the socket.
-async fn stalled_subscriber() -> (TestApp, DirectWriter, Tenant, WsClient) {
+/// A memory-store app whose sockets queue at most `send_buffer` messages (and wait 30 s on a
+/// reader that stalls), with a tenant and one FUNDED position (version 2): where the cases of
+/// subscribers that stop reading start. The store is returned for writing events straight in.
+pub(crate) async fn funded_position_on_a_memory_app(
+    send_buffer: usize,
+) -> (TestApp, Arc<dyn Store>, Tenant, String) {
     let store = memory_store();
     let app = TestApp::new(TestStore::shared(Arc::clone(&store)))
         .with_config(|settings| {
-            settings.websocket.send_buffer = 1;
+            settings.websocket.send_buffer = send_buffer;
             settings.websocket.send_timeout = Duration::from_secs(30);
         })
         .spawn()
@@ -729,6 +731,14 @@ async fn stalled_subscriber() -> (TestApp, DirectWriter, Tenant, WsClient) {
         .create_position(&tenant.admin_key, &tenant.asset_id)
         .await;
     api.transition(&tenant.admin_key, &p, "FUNDED", None).await;
+    (app, store, tenant, p)
+}
+
+/// A FUNDED position (version 2) with a subscriber on it that does not read, and the server
+/// blocked sending it a huge event (versions 3 and 4 carry `HUGE_METADATA` each). Returns the
+/// app, the store writer, the tenant and the socket.
+async fn stalled_subscriber() -> (TestApp, DirectWriter, Tenant, WsClient) {
+    let (app, store, tenant, p) = funded_position_on_a_memory_app(1).await;
     let mut ws = app.connect_with_key(&tenant.admin_key).await;
     ws.subscribe("1", BIG_SUBSCRIPTION, json!({"filter": {"positionId": p}}))
         .await;
