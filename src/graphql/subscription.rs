@@ -47,29 +47,46 @@ fn resume_point(ctx: &Context<'_>, cursor: &str, field: &str) -> GqlResult<Event
 #[derive(Clone, Debug)]
 pub struct ResumeAfter(pub String);
 
-/// Request data of a transport that labels each message with its event's cursor (the SSE
-/// `id`), whatever the document selects: the feed files each event's cursor here just before
-/// the executor turns that event into a response, one response per event, in order, so the
-/// transport takes one cursor per response it receives.
-#[derive(Clone, Debug, Default)]
-pub struct EventCursors(Arc<Mutex<VecDeque<Option<String>>>>);
+/// One tag per response of a subscription, filed by the feed right before the executor turns
+/// each event into a response (one response per event, in order), so a transport reading the
+/// responses takes one tag per response it receives.
+struct ResponseTags<T>(Mutex<VecDeque<Option<T>>>);
 
-impl EventCursors {
-    fn push(&self, cursor: Option<String>) {
+impl<T> Default for ResponseTags<T> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<T> ResponseTags<T> {
+    fn push(&self, tag: Option<T>) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(cursor);
+            .push_back(tag);
     }
 
-    /// The cursor of the event behind the response just received; `None` for a response no
-    /// event is behind (a query's, a refusal).
-    pub fn take(&self) -> Option<String> {
+    /// The tag of the event behind the response just received; `None` for a response no
+    /// event is behind (a query's, a refusal, a failure of the feed).
+    fn take(&self) -> Option<T> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop_front()
             .flatten()
+    }
+}
+
+/// Request data of a transport that labels each message with its event's cursor (the SSE
+/// `id`), whatever the document selects.
+#[derive(Clone, Default)]
+pub struct EventCursors(Arc<ResponseTags<String>>);
+
+impl EventCursors {
+    /// The cursor of the event behind the response just received; `None` for a response no
+    /// event is behind (a query's, a refusal).
+    pub fn take(&self) -> Option<String> {
+        self.0.take()
     }
 }
 
@@ -95,7 +112,7 @@ pub struct SharedFeed(Arc<SharedFeedInner>);
 struct SharedFeedInner {
     resume_after: Option<EventSeq>,
     observer: Option<Arc<dyn FeedObserver>>,
-    points: Mutex<VecDeque<Option<EventSeq>>>,
+    points: ResponseTags<EventSeq>,
 }
 
 impl SharedFeed {
@@ -104,27 +121,14 @@ impl SharedFeed {
         Self(Arc::new(SharedFeedInner {
             resume_after,
             observer,
-            points: Mutex::default(),
+            points: ResponseTags::default(),
         }))
-    }
-
-    fn push(&self, point: Option<EventSeq>) {
-        self.0
-            .points
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(point);
     }
 
     /// The log point of the event behind the response just received; `None` for a response
     /// no event is behind (a refusal, a failure of the feed).
     pub fn take(&self) -> Option<EventSeq> {
-        self.0
-            .points
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-            .flatten()
+        self.0.points.take()
     }
 }
 
@@ -204,10 +208,15 @@ impl SubscriptionRoot {
         Ok(feed
             .map(move |event| {
                 if let Some(cursors) = &cursors {
-                    cursors.push(event.as_ref().ok().map(|event| codec.seal(event)));
+                    cursors
+                        .0
+                        .push(event.as_ref().ok().map(|event| codec.seal(event)));
                 }
                 if let Some(shared) = &shared {
-                    shared.push(event.as_ref().ok().map(|event| event.seq));
+                    shared
+                        .0
+                        .points
+                        .push(event.as_ref().ok().map(|event| event.seq));
                 }
                 event.map(PositionEventNode).map_err(to_graphql)
             })

@@ -21,6 +21,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// An asset row is inserted only when its template belongs to the asset's institution, in the
@@ -29,6 +30,23 @@ const INSERT_ASSET: &str = r#"
 INSERT INTO assets (id, institution_id, template_id, label, metadata, created_at, updated_at)
 SELECT $1, $2, $3, $4, $5, $6, $7
 WHERE EXISTS (SELECT 1 FROM asset_templates WHERE id = $3 AND institution_id = $2)"#;
+
+/// `asset_rules`' statement, for every institution and for one (`$2`); built once, since
+/// it names every column of three tables.
+static ASSET_RULES: LazyLock<[String; 2]> = LazyLock::new(|| {
+    let statement = |scoped: &str| {
+        format!(
+            "SELECT {}, {}, {} FROM assets a \
+             JOIN asset_templates t ON t.id = a.template_id \
+             LEFT JOIN policies p ON p.institution_id = a.institution_id AND p.region = t.region \
+             WHERE a.id = $1{scoped}",
+            prefixed_columns::<Entity>("a", "a_"),
+            prefixed_columns::<asset_template::Entity>("t", "t_"),
+            prefixed_columns::<policy::Entity>("p", "p_"),
+        )
+    };
+    [statement(""), statement(" AND a.institution_id = $2")]
+});
 
 fn parent_column(parent: AssetParent) -> C {
     match parent {
@@ -79,27 +97,18 @@ impl AssetRepository for PgStore {
 
     async fn asset_rules(&self, scope: Scope, asset: AssetId) -> RepoResult<Option<AssetRules>> {
         let mut values: Vec<sea_orm::Value> = vec![asset.0.into()];
-        let scoped = match scope {
-            Scope::All => "",
+        let sql = match scope {
+            Scope::All => &ASSET_RULES[0],
             Scope::Institution(institution) => {
                 values.push(institution.0.into());
-                " AND a.institution_id = $2"
+                &ASSET_RULES[1]
             }
         };
-        let sql = format!(
-            "SELECT {}, {}, {} FROM assets a \
-             JOIN asset_templates t ON t.id = a.template_id \
-             LEFT JOIN policies p ON p.institution_id = a.institution_id AND p.region = t.region \
-             WHERE a.id = $1{scoped}",
-            prefixed_columns::<Entity>("a", "a_"),
-            prefixed_columns::<asset_template::Entity>("t", "t_"),
-            prefixed_columns::<policy::Entity>("p", "p_"),
-        );
         let Some(row) = self
             .db
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                sql,
+                sql.as_str(),
                 values,
             ))
             .await
