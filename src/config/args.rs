@@ -209,6 +209,16 @@ pub struct SettingsArgs {
         help_heading = LIMITS
     )]
     pub max_input_list_length: usize,
+    /// Rows of `Position.events` and `Position.ledgerEvents` one response may hold, all
+    /// positions together (each list counts the position's `version`).
+    #[arg(
+        long,
+        env = "MAX_LIST_ROWS",
+        default_value_t = 50_000,
+        global = true,
+        help_heading = LIMITS
+    )]
+    pub max_list_rows: usize,
     /// Operations in one batched POST (a JSON array).
     #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 20, global = true, help_heading = LIMITS)]
     pub max_batch_size: usize,

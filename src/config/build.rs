@@ -158,6 +158,7 @@ impl SettingsArgs {
             max_root_fields: positive("MAX_ROOT_FIELDS", self.max_root_fields)?,
             max_tokens: positive("MAX_QUERY_TOKENS", self.max_query_tokens)?,
             max_input_list_length: positive("MAX_INPUT_LIST_LENGTH", self.max_input_list_length)?,
+            max_list_rows: positive("MAX_LIST_ROWS", self.max_list_rows)?,
             introspection: self.introspection,
             suggestions: self.field_suggestions,
         })

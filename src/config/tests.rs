@@ -132,6 +132,7 @@ fn every_knob_is_read_from_its_flag() {
         "--max-root-fields=4",
         "--max-query-tokens=500",
         "--max-input-list-length=9",
+        "--max-list-rows=40",
         "--max-batch-size=5",
         "--max-body-bytes=4096",
         "--introspection=false",
@@ -165,6 +166,7 @@ fn every_knob_is_read_from_its_flag() {
             max_root_fields: 4,
             max_tokens: 500,
             max_input_list_length: 9,
+            max_list_rows: 40,
             introspection: false,
             suggestions: false,
         }
@@ -258,6 +260,7 @@ fn bad_values_are_refused_naming_the_setting_and_the_value() {
         (vec!["--max-query-depth=40"], "MAX_QUERY_DEPTH", "40"),
         (vec!["--max-query-tokens=0"], "MAX_QUERY_TOKENS", "0"),
         (vec!["--max-batch-size=0"], "MAX_BATCH_SIZE", "0"),
+        (vec!["--max-list-rows=0"], "MAX_LIST_ROWS", "0"),
         (vec!["--max-body-bytes=10"], "MAX_BODY_BYTES", "10"),
         (
             vec!["--rate-limit-per-second=-1"],
@@ -320,6 +323,7 @@ fn help_documents_every_setting_with_its_variable() {
         "MAX_ROOT_FIELDS",
         "MAX_QUERY_TOKENS",
         "MAX_INPUT_LIST_LENGTH",
+        "MAX_LIST_ROWS",
         "MAX_BATCH_SIZE",
         "MAX_BODY_BYTES",
         "INTROSPECTION",

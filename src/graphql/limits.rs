@@ -38,6 +38,10 @@ pub struct SchemaOptions {
     /// Items in one GraphQL input list (not in `JSON` values): every list in the schema is an
     /// enum set or a currency list, and ISO 4217 has fewer than 200 codes.
     pub max_input_list_length: usize,
+    /// Rows of the plain history lists (`Position.events`, `Position.ledgerEvents`) one
+    /// response may hold; charged by their resolvers (see `list_rows`), since validation
+    /// cannot know a list's length.
+    pub max_list_rows: usize,
     pub introspection: bool,
     pub suggestions: bool,
 }
@@ -51,6 +55,7 @@ impl Default for SchemaOptions {
             max_root_fields: 20,
             max_tokens: 10_000,
             max_input_list_length: 200,
+            max_list_rows: 50_000,
             introspection: true,
             suggestions: true,
         }
