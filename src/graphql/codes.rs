@@ -167,12 +167,26 @@ fn write_bad_input(extensions: &mut Option<ErrorExtensionValues>, field: &str, m
 /// QUERY_TOO_COMPLEX naming the limit (e.g. `maxAliases`) and its maximum.
 pub(crate) fn too_complex(message: impl Into<String>, limit: &str, max: usize) -> ServerError {
     let mut error = ErrorCode::QueryTooComplex.error(message);
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
+    write_limit(&mut error.extensions, limit, max);
+    error
+}
+
+/// A resolver's QUERY_TOO_COMPLEX, for a limit only execution can measure; async-graphql adds
+/// its position and path.
+pub(crate) fn too_complex_resolver_error(
+    message: impl Into<String>,
+    limit: &str,
+    max: usize,
+) -> async_graphql::Error {
+    let mut error = ErrorCode::QueryTooComplex.resolver_error(message);
+    write_limit(&mut error.extensions, limit, max);
+    error
+}
+
+fn write_limit(extensions: &mut Option<ErrorExtensionValues>, limit: &str, max: usize) {
+    let extensions = extensions.get_or_insert_with(ErrorExtensionValues::default);
     extensions.set("limit", limit);
     extensions.set("max", i64::try_from(max).unwrap_or(i64::MAX));
-    error
 }
 
 #[cfg(test)]

@@ -1,17 +1,25 @@
-//! Per-request data: the caller, its read access, and the DataLoaders that batch its reads.
+//! Per-request data: the caller, its read access, the DataLoaders that batch its reads, and
+//! the budget of its plain lists' rows.
 
+use super::limits::ListRows;
 use super::loaders::{Loaders, new_loaders};
 use crate::service::reads::Reader;
 use crate::service::{RequestContext, Services};
 use async_graphql::Request;
 
-/// Attaches the caller and fresh loaders. Loaders live for one request because every read
-/// is scoped to the caller; a shared cache could hand one tenant's rows to another.
+/// Attaches the caller, fresh loaders and a full list-row budget. Loaders live for one
+/// request because every read is scoped to the caller; a shared cache could hand one tenant's
+/// rows to another. Every transport (each operation of a batch included) prepares each
+/// operation here, so each starts with a budget of its own.
 #[must_use]
 pub fn prepare_request(request: Request, services: &Services, ctx: RequestContext) -> Request {
     let reader = services.reader(ctx.viewer);
     let loaders = new_loaders(reader.clone());
-    request.data(ctx).data(reader).data(loaders)
+    request
+        .data(ctx)
+        .data(reader)
+        .data(loaders)
+        .data(ListRows::default())
 }
 
 pub(crate) fn request_context<'a>(

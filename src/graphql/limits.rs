@@ -4,9 +4,11 @@
 //! fields are counted here, because aliases of a cheap field
 //! (`a1: __typename … a1000: __typename`) pass any complexity limit. Tokens, aliases and
 //! nesting are first counted on the raw text (`scan`), so a flood costs a read, not a parse;
-//! input lists are measured against the schema's types (`input_lists`).
+//! input lists are measured against the schema's types (`input_lists`). One limit is charged
+//! while the operation runs instead: the rows of the plain history lists (`list_rows`).
 
 mod input_lists;
+mod list_rows;
 mod scan;
 
 use super::codes::{ErrorCode, too_complex};
@@ -109,6 +111,7 @@ impl SchemaOptions {
 }
 
 pub(crate) use input_lists::InputShapes as DocumentShapes;
+pub(crate) use list_rows::{ListRows, MaxListRows, charge_list_rows};
 
 pub(crate) struct DocumentLimits {
     options: SchemaOptions,

@@ -74,7 +74,8 @@ fn builder(
         mutation::MutationRoot,
         subscription::SubscriptionRoot,
     )
-    .data(services);
+    .data(services)
+    .data(limits::MaxListRows(options.max_list_rows));
     if !options.introspection {
         builder = builder.disable_introspection();
     }

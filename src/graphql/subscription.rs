@@ -3,6 +3,7 @@
 
 use super::context::{reader, request_context, services};
 use super::error::{GqlResult, OrGraphqlError as _, bad_input, to_graphql};
+use super::limits::ListRows;
 use super::scalars::parse_id;
 use super::types::{PositionEventNode, PositionState};
 use crate::domain::model::EventSeq;
@@ -205,8 +206,12 @@ impl SubscriptionRoot {
         };
         let cursors = ctx.data_opt::<EventCursors>().cloned();
         let codec = services(ctx)?.event_cursors().clone();
+        let list_rows = ctx.data::<ListRows>()?.clone();
         Ok(feed
             .map(move |event| {
+                // Each event is a response of its own, with a list-row budget of its own; the
+                // previous event's response is complete before the feed is polled again.
+                list_rows.renew();
                 if let Some(cursors) = &cursors {
                     cursors
                         .0

@@ -9,11 +9,14 @@ use crate::domain::model::{LedgerEvent, Position, PositionEvent};
 use crate::graphql::connection::connection;
 use crate::graphql::context::loaders;
 use crate::graphql::error::{GqlResult, OrGraphqlError as _};
+use crate::graphql::limits::charge_list_rows;
 use crate::graphql::loaders::{EventsOf, LedgerOf};
 use crate::graphql::scalars::{DateTime, DecimalText, Json, to_id};
 use async_graphql::{Context, ID, Object};
 
-/// A lifecycle has at most a handful of steps, so its lists are costed as ten rows.
+/// Validation cannot know how long a history is (it grows with every partial release), so it
+/// costs each history list ten rows; the exact length is charged against `MAX_LIST_ROWS` when
+/// the list is resolved (`charge_list_rows`).
 const EVENTS_PER_POSITION: usize = 10;
 
 /// A holder's claim of an exact amount on an asset, moving through its lifecycle.
@@ -90,13 +93,20 @@ impl PositionNode {
         DateTime(self.0.updated_at)
     }
 
-    /// The whole lifecycle history, oldest first, starting with the creation event.
+    /// The whole lifecycle history, oldest first, starting with the creation event. Its
+    /// length is `version`, and it counts against the request's list-row budget
+    /// (`MAX_LIST_ROWS`, for `events` and `ledgerEvents` of all positions together); a list
+    /// that does not fit fails with `QUERY_TOO_COMPLEX` (`extensions.limit: maxListRows`).
     #[graphql(complexity = "EVENTS_PER_POSITION * child_complexity + 1")]
     async fn events(&self, ctx: &Context<'_>) -> GqlResult<Vec<PositionEventNode>> {
+        charge_list_rows(ctx, self.history_length())?;
         let rows = loaders(ctx)?.load_one(EventsOf(self.0.id)).await.gql()?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
+            // Events of versions committed after this position was read were not charged, and
+            // belong to a later state than the one this object shows.
+            .filter(|event| event.version <= self.0.version)
             .map(PositionEventNode)
             .collect())
     }
@@ -110,15 +120,31 @@ impl PositionNode {
             .collect()
     }
 
-    /// Its ledger entries, oldest first.
+    /// Its ledger entries, oldest first: one per lifecycle event, so `version` of them. They
+    /// count against the request's list-row budget (`MAX_LIST_ROWS`), as `events` do; the
+    /// `ledgerEvents` connection on Query pages through them instead.
     #[graphql(complexity = "EVENTS_PER_POSITION * child_complexity + 1")]
     async fn ledger_events(&self, ctx: &Context<'_>) -> GqlResult<Vec<LedgerEventNode>> {
+        let length = self.history_length();
+        charge_list_rows(ctx, length)?;
         let rows = loaders(ctx)?.load_one(LedgerOf(self.0.id)).await.gql()?;
+        // Entries come oldest first and each version commits exactly one (writes to a position
+        // are serialized by its version), so the first `version` are those of this state;
+        // any after them were committed later and were not charged.
         Ok(rows
             .unwrap_or_default()
             .into_iter()
+            .take(length)
             .map(LedgerEventNode)
             .collect())
+    }
+}
+
+impl PositionNode {
+    /// How many events, and ledger entries, the position has at its `version`: every write
+    /// commits the new version with exactly one of each (creation is version 1), atomically.
+    fn history_length(&self) -> usize {
+        usize::try_from(self.0.version).unwrap_or(0)
     }
 }
 
