@@ -13,6 +13,7 @@ mod fixtures;
 mod graphiql;
 mod hardening;
 mod limits;
+mod list_rows;
 mod node_clients;
 mod outage;
 mod persisted;
