@@ -6,7 +6,7 @@ use super::convert;
 use super::error::map_db_err;
 use super::filters::scoped;
 use super::select::{convert_all, ids};
-use super::window::group;
+use super::window::{group, one_of};
 use crate::domain::model::{ApiKey, AuditEvent, Timestamp};
 use crate::domain::{ApiKeyId, InstitutionId};
 use crate::ports::{ApiKeyRepository, RepoError, RepoResult, Scope};
@@ -107,7 +107,7 @@ impl ApiKeyRepository for PgStore {
         }
         let models = Entity::find()
             .filter(scoped(scope, C::InstitutionId))
-            .filter(C::InstitutionId.eq_any(ids(list)))
+            .filter(one_of(C::InstitutionId, ids(list)))
             .order_by_asc(C::Id)
             .all(&self.db)
             .await

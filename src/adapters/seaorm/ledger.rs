@@ -5,13 +5,13 @@ use super::convert;
 use super::error::map_db_err;
 use super::filters::{ledger_condition, scoped};
 use super::select::{convert_all, ids};
-use super::window::group;
+use super::window::{group, one_of};
 use crate::domain::PositionId;
 use crate::domain::model::LedgerEvent;
 use crate::ports::{LedgerFilter, LedgerRepository, Page, PageRequest, RepoResult, Scope};
 use async_trait::async_trait;
 use entity::ledger_event::{Column as C, Entity};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
 
 #[async_trait]
@@ -26,7 +26,7 @@ impl LedgerRepository for PgStore {
         }
         let models = Entity::find()
             .filter(scoped(scope, C::InstitutionId))
-            .filter(C::PositionId.eq_any(ids(list)))
+            .filter(one_of(C::PositionId, ids(list)))
             .order_by_asc(C::Seq)
             .all(&self.db)
             .await

@@ -6,7 +6,7 @@ use super::convert;
 use super::error::map_db_err;
 use super::filters::scoped;
 use super::select::{convert_all, ids};
-use super::window::group;
+use super::window::{group, one_of};
 use crate::domain::model::{AuditEvent, Policy};
 use crate::domain::{InstitutionId, Region};
 use crate::ports::{PolicyRepository, RepoResult, Scope};
@@ -70,7 +70,7 @@ impl PolicyRepository for PgStore {
         }
         let models = Entity::find()
             .filter(scoped(scope, C::InstitutionId))
-            .filter(C::InstitutionId.eq_any(ids(list)))
+            .filter(one_of(C::InstitutionId, ids(list)))
             .all(&self.db)
             .await
             .map_err(map_db_err)?;

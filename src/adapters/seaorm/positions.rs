@@ -8,7 +8,7 @@ use super::error::map_db_err;
 use super::filters::{position_condition, scoped};
 use super::select::{convert_all, ids};
 use super::unit_statement::{Dependents, read_row, unit_statement};
-use super::window::{distinct, group, pages};
+use super::window::{distinct, group, one_of, pages};
 use crate::domain::model::{
     AuditEvent, IdempotencyRecord, LedgerEvent, Position, PositionEvent, Timestamp,
 };
@@ -346,7 +346,7 @@ impl PositionRepository for PgStore {
         }
         let models = Entity::find()
             .filter(scoped(scope, C::InstitutionId))
-            .filter(C::PositionId.eq_any(ids(list)))
+            .filter(one_of(C::PositionId, ids(list)))
             .order_by_asc(C::PositionId)
             .order_by_asc(C::Version)
             .all(&self.db)

@@ -3,7 +3,7 @@
 
 use super::PgStore;
 use super::error::map_db_err;
-use super::window::distinct;
+use super::window::{distinct, one_of};
 use crate::ports::{Page, PageRequest, RepoResult};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, IdenStatic as _, Iterable as _, PaginatorTrait,
@@ -83,7 +83,7 @@ impl PgStore {
         }
         let models = E::find()
             .filter(condition)
-            .filter(id.eq_any(ids))
+            .filter(one_of(id, ids))
             .all(&self.db)
             .await
             .map_err(map_db_err)?;

@@ -23,6 +23,17 @@ pub(crate) fn distinct(ids: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
     ids
 }
 
+/// `column = $1` for one id, `column = ANY($1)` for several. PostgreSQL plans `= ANY($1)`
+/// anew on every execution (its generic plan guesses ten elements, so a custom plan for one
+/// always looks cheaper), and for a one-row lookup that planning costs more than the lookup;
+/// `= $1` moves to a cached generic plan after five executions on a connection.
+pub(crate) fn one_of<C: ColumnTrait>(column: C, ids: Vec<Uuid>) -> Expr {
+    match ids.as_slice() {
+        [only] => column.eq(*only),
+        _ => column.eq_any(ids),
+    }
+}
+
 /// Groups rows (already in id order) under their parent; every requested parent is a key.
 pub(crate) fn group<K, T>(
     requested: &[K],
@@ -76,7 +87,7 @@ impl PgStore {
     {
         let mut inner: SelectStatement = E::find()
             .filter(condition)
-            .filter(parent.eq_any(ids.iter().copied()))
+            .filter(one_of(parent, ids.to_vec()))
             .apply_if(page.after, |query, after| query.filter(id.gt(after)))
             .into_query();
         inner.expr_window_as(
@@ -120,7 +131,7 @@ impl PgStore {
             .column(parent)
             .column_as(Expr::cust("COUNT(*)"), "count")
             .filter(condition)
-            .filter(parent.eq_any(distinct(ids.iter().copied())))
+            .filter(one_of(parent, distinct(ids.iter().copied())))
             .group_by(parent)
             .into_tuple()
             .all(&self.db)
