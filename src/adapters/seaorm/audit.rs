@@ -9,7 +9,10 @@ use crate::domain::model::AuditEvent;
 use crate::ports::{AuditFilter, AuditRepository, Page, PageRequest, RepoResult, Scope};
 use async_trait::async_trait;
 use entity::audit_event::{self, Column as C, Entity};
-use sea_orm::{DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryTrait as _,
+};
 
 /// Inserts a write's audit row inside that write's transaction, so neither exists alone.
 pub(super) async fn insert_audit(txn: &DatabaseTransaction, audit: &AuditEvent) -> RepoResult<()> {
@@ -23,9 +26,18 @@ pub(super) async fn insert_audit(txn: &DatabaseTransaction, audit: &AuditEvent) 
 #[async_trait]
 impl AuditRepository for PgStore {
     async fn record_audit(&self, audit: &AuditEvent) -> RepoResult<()> {
-        // A single INSERT is its own transaction.
-        Entity::insert(convert::audit_event_model(audit))
-            .exec_without_returning(&self.db)
+        // A single INSERT is its own transaction. It is sent again if its connection turns out
+        // to be gone; the event's id makes a second arrival do nothing, in case the first
+        // committed before the connection broke.
+        let insert = Entity::insert(convert::audit_event_model(audit))
+            .on_conflict(
+                OnConflict::column(audit_event::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .build(DbBackend::Postgres);
+        self.db
+            .again_on_lost_connection(|| self.db.inner().execute_raw(insert.clone()))
             .await
             .map(drop)
             .map_err(map_db_err)

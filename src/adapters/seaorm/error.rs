@@ -88,6 +88,24 @@ pub(crate) fn map_db_err(err: DbErr) -> RepoError {
     }
 }
 
+/// Whether `err` says the connection itself is gone (PostgreSQL ended the session, or the
+/// socket broke), as opposed to the statement failing or the pool running out: then the
+/// statement may be sent again on another connection if running it twice is harmless.
+pub(crate) fn connection_lost(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner))) =
+        err
+    else {
+        return false;
+    };
+    match inner.as_ref() {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(&*code, "57P01" | "57P02") || code.starts_with("08")),
+        _ => false,
+    }
+}
+
 fn sqlx_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
@@ -156,6 +174,15 @@ mod tests {
                 "{name} has no UniqueRule"
             );
         }
+    }
+
+    #[test]
+    fn a_broken_socket_is_a_lost_connection_and_a_busy_pool_is_not() {
+        let sqlx_error = |inner| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(inner)));
+        let broken = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(connection_lost(&sqlx_error(sqlx::Error::Io(broken))));
+        assert!(!connection_lost(&sqlx_error(sqlx::Error::PoolTimedOut)));
+        assert!(!connection_lost(&DbErr::Custom("boom".into())));
     }
 
     #[test]

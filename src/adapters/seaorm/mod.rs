@@ -20,6 +20,7 @@ mod nodes;
 mod notifier;
 mod policies;
 mod positions;
+mod reconnect;
 mod secrets;
 mod select;
 mod templates;
@@ -32,7 +33,7 @@ use error::map_db_err;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    Statement, TransactionTrait,
+    Statement,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,9 @@ use std::time::Duration;
 const MIGRATION_LOCK_KEY: i64 = 0x6573_6372_6f77_6d67; // "escrowmg"
 /// Our transactions run their statements back to back; one idle this long has been abandoned.
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "15s";
+
+/// The listener's pool: one connection LISTENs, one reads the log, one notifies.
+const LISTENER_CONNECTIONS: u32 = 3;
 
 /// Connection pool settings; `Default` gives the production defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +119,7 @@ pub struct StatementTimings {
 /// The PostgreSQL adapter. Cheap to clone: clones share the pool and the statement counter.
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    db: DatabaseConnection,
+    db: reconnect::Reconnecting,
     statements: Arc<AtomicU64>,
     timer: Arc<StatementTimer>,
     /// This instance's subscribers hear committed events from here (fed by the listener).
@@ -143,7 +147,9 @@ impl PgStore {
             .connect_timeout(settings.connect_timeout)
             // sqlx would log every statement with its parameters (key hashes among them); a
             // failure reaches the log through RepoError instead.
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // A round trip per statement; `reconnect` covers what it would catch.
+            .test_before_acquire(false);
         if let Some(timeout) = settings.statement_timeout {
             // Sent as a startup parameter, so it holds on every pooled connection from the start.
             options.statement_timeout(timeout);
@@ -169,7 +175,7 @@ impl PgStore {
         });
         let bus = crate::adapters::broadcast::Broadcaster::default();
         let mut store = Self {
-            db,
+            db: reconnect::Reconnecting::new(db, settings.max_connections),
             statements,
             timer,
             bus: bus.clone(),
@@ -187,16 +193,19 @@ impl PgStore {
         // notification's hold on PostgreSQL's notify lock short (see `notifier.rs`).
         let mut listener_options = ConnectOptions::new(url);
         listener_options
-            .max_connections(3)
+            .max_connections(LISTENER_CONNECTIONS)
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.connect_timeout)
             .sqlx_logging(false)
             .map_sqlx_postgres_opts(|pg| pg.options([("synchronous_commit", "off")]));
         let reader = Self {
-            db: Database::connect(listener_options)
-                .await
-                .map_err(map_db_err)?,
+            db: reconnect::Reconnecting::new(
+                Database::connect(listener_options)
+                    .await
+                    .map_err(map_db_err)?,
+                LISTENER_CONNECTIONS,
+            ),
             statements: Arc::new(AtomicU64::new(0)),
             timer: Arc::new(StatementTimer::default()),
             bus: bus.clone(),
@@ -216,7 +225,7 @@ impl PgStore {
     /// connections open: holding each one while acquiring the next makes the pool open a new
     /// one every time, up to `connections`.
     async fn warm(&self, connections: u32) -> RepoResult<()> {
-        let pool = self.db.get_postgres_connection_pool();
+        let pool = self.db.inner().get_postgres_connection_pool();
         let mut held = Vec::new();
         while pool.size() < connections && held.len() < connections as usize {
             held.push(pool.acquire().await.map_err(|error| {
@@ -285,7 +294,7 @@ impl PgStore {
     /// The pool, for adapters that share it (the event listener) and for tests.
     #[must_use]
     pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
+        self.db.inner()
     }
 
     /// Closes the pool; queries afterwards fail `Unavailable`.
@@ -300,7 +309,7 @@ impl PgStore {
         if let Some(listener) = &self.listener {
             listener.shutdown().await;
         }
-        self.db.close_by_ref().await.map_err(map_db_err)
+        self.db.inner().close_by_ref().await.map_err(map_db_err)
     }
 
     /// Wakes every instance's listener for a position event of transaction `txn`, which has

@@ -162,3 +162,76 @@ async fn a_closed_store_leaves_no_abandoned_session() {
     );
     assert_eq!(abandoned, 0, "sessions abandoned by a closed store");
 }
+
+/// The pool hands connections out without pinging them (`reconnect.rs`): connections that
+/// died while idle (here: every session of the app terminated by PostgreSQL) fail a statement
+/// each, which is sent again on another one, so the requests after it are answered as if
+/// nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_died_idle_in_the_pool_are_replaced_without_failing_a_request() {
+    let Some(db) = fresh_store().await else {
+        return;
+    };
+    let tenant = Tenant::seed(&db.store, "Restarted Bank").await;
+    let position = tenant
+        .open_and_move(&db.store, "100.00", &[PositionState::Funded])
+        .await;
+    let application = "died-idle";
+    let separator = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}application_name={application}", db.url);
+    let pg = PgStore::connect(&url, small_pool())
+        .await
+        .expect("a small pool on the test database");
+    let app = TestApp::new(TestStore::pg(pg.clone())).spawn().await;
+    let api = app.api();
+    let read = "query($id: ID!) { position(id: $id) { id state events { toState } } }";
+    let id = position.id.to_string();
+    let before = api.root(read, json!({ "id": id })).await;
+    assert_eq!(before["position"]["state"], "FUNDED", "{before}");
+
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("an admin connection");
+    let terminated: Vec<i32> = sqlx::query_scalar(
+        r"WITH app AS MATERIALIZED (
+             SELECT pid FROM pg_stat_activity WHERE application_name = $1)
+           SELECT pid FROM app WHERE pg_terminate_backend(pid)",
+    )
+    .bind(application)
+    .fetch_all(&mut admin)
+    .await
+    .expect("the app's sessions are terminated");
+    assert!(
+        terminated.len() >= 4,
+        "the pool's four sessions at least: {terminated:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (alive,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+                .bind(&terminated)
+                .fetch_one(&mut admin)
+                .await
+                .expect("pg_stat_activity is readable");
+        if alive == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{alive} sessions still alive");
+        tokio::task::yield_now().await;
+    }
+    let failed_before = pg.statement_timings().failed;
+
+    let after = api.root(read, json!({ "id": id })).await;
+    assert_eq!(after["position"]["state"], "FUNDED", "{after}");
+    let transition = "mutation($id: ID!) { transitionPosition(input: { positionId: $id, \
+        toState: RELEASED }) { state version } }";
+    let released = api.root(transition, json!({ "id": id })).await;
+    assert_eq!(
+        released["transitionPosition"]["state"], "RELEASED",
+        "{released}"
+    );
+    assert!(
+        pg.statement_timings().failed > failed_before,
+        "the requests met a dead connection and were answered anyway"
+    );
+}
