@@ -115,6 +115,7 @@ impl Application {
         let executor = graphql::Executor::new(
             graphql::build_schema_with(services.clone(), &settings.schema),
             graphql::build_fast_schema(services.clone(), &settings.schema),
+            graphql::build_trusted_schema(services.clone(), &settings.schema),
             settings.schema.clone(),
             settings.document_cache,
             settings.persisted.clone(),

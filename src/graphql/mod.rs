@@ -61,6 +61,18 @@ pub fn build_fast_schema(services: Services, options: &SchemaOptions) -> AppSche
         .finish()
 }
 
+/// The fast schema for documents whose variables, if any, validation could not object to
+/// (`documents::Document::plain_variables`): only the checks that measure (depth, complexity)
+/// run, not the rules, which gave the same answer the first time the document ran.
+#[must_use]
+pub fn build_trusted_schema(services: Services, options: &SchemaOptions) -> AppSchema {
+    builder(services, options)
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity)
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .finish()
+}
+
 fn builder(
     services: Services,
     options: &SchemaOptions,

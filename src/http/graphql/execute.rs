@@ -76,19 +76,41 @@ pub(crate) async fn run(
         Err(error) => return Outcome::Rejected(vec![error]),
     };
     let on_checked = std::ptr::eq(schema, executor.checked());
+    // A document that passed before is validated again on the fast schema (unless its values
+    // cannot fail, `trusted`), which has no stage to code a refusal: kept to ask the checked
+    // schema instead, whose answer is the one a cold document gets.
+    let again = (!on_checked && !executor.is_trusted(schema)).then(|| {
+        (
+            request.variables.clone(),
+            request.operation_name.clone(),
+            ctx.clone(),
+        )
+    });
     request.set_parsed_query(parsed.clone());
     // Kept to name the argument of a coercion error afterwards; rare, so parsed lazily.
     let query = request.query.clone();
-    let response = schema
+    let mut response = schema
         .execute(prepare_request(request, state.services(), ctx))
         .await;
+    if let Some((variables, operation_name, ctx)) = again
+        && !executed(&response)
+    {
+        let mut request = Request::new(query.clone()).variables(variables);
+        if let Some(name) = operation_name {
+            request = request.operation_name(name);
+        }
+        request.set_parsed_query(parsed.clone());
+        response = executor
+            .checked()
+            .execute(prepare_request(request, state.services(), ctx))
+            .await;
+    }
     if never_ran(&response) {
         return Outcome::Rejected(response.errors);
     }
     if on_checked && executed(&response) {
         executor.passed(&document);
     }
-    let mut response = response;
     give_codes(&mut response.errors, &query);
     Outcome::Executed(response)
 }

@@ -132,3 +132,61 @@ async fn the_cache_keeps_at_most_its_entries_and_forgets_the_oldest_first() {
         "C was kept, A was forgotten"
     );
 }
+
+/// A warm document whose variables are plain scalars skips validation's rules when the values
+/// fit their declared types (`documents::plainly_valid`); values that do not, and bad values
+/// of other types (validated again on the fast schema), are refused exactly as on a cold
+/// cache, where validation sees them first.
+#[tokio::test]
+async fn a_warm_document_refuses_variable_values_of_the_wrong_type_as_a_cold_one_does() {
+    let warm = TestApp::new(TestStore::memory()).spawn().await;
+    let by_id = "query($id: ID!) { position(id: $id) { id } }";
+    let by_reference = "query($reference: String) { positions(filter: { holderReference: $reference }) { totalCount } }";
+    // An enum is not a plain scalar: this one runs on the fast schema, which still validates.
+    let by_states = "query($states: [PositionState!]) { positions(filter: { states: $states }) { totalCount } }";
+    let good = [
+        (
+            by_id,
+            json!({ "id": "0190d0c2-8f5e-7a3c-9b1d-2e4f6a8b0c1d" }),
+        ),
+        (by_reference, json!({ "reference": "H-1" })),
+        (by_states, json!({ "states": ["FUNDED"] })),
+    ];
+    for (query, variables) in &good {
+        for _ in 0..2 {
+            let (status, body) = warm
+                .gql(query, variables.clone(), Some(&warm.root_key))
+                .await;
+            assert!(
+                status.is_success() && body.get("errors").is_none(),
+                "{body}"
+            );
+        }
+    }
+    let bad = [
+        (by_id, json!({ "id": true })),
+        (by_id, json!({ "id": 1.5 })),
+        (by_id, json!({ "id": null })),
+        (by_id, json!({ "id": { "a": 1 } })),
+        (by_reference, json!({ "reference": 5 })),
+        (by_reference, json!({ "reference": ["H-1"] })),
+        (by_states, json!({ "states": ["NOPE"] })),
+        (by_states, json!({ "states": [5] })),
+    ];
+    for (query, variables) in bad {
+        let cold = TestApp::new(TestStore::memory()).spawn().await;
+        let expected = cold
+            .gql(query, variables.clone(), Some(&cold.root_key))
+            .await;
+        let got = warm
+            .gql(query, variables.clone(), Some(&warm.root_key))
+            .await;
+        let code = &only_error(&expected.1)["extensions"]["code"];
+        assert!(
+            code == "GRAPHQL_VALIDATION_FAILED" || code == "BAD_USER_INPUT",
+            "{variables}: {}",
+            expected.1
+        );
+        assert_eq!(got, expected, "{query} with {variables}");
+    }
+}

@@ -13,7 +13,9 @@ use super::fixtures::{Tenant, seed_tenant};
 use super::support::{StoreKind, TestApp, TestStore};
 use super::ws_support::string;
 use escrowgrid::adapters::memory::MemoryStore;
-use escrowgrid::graphql::{SchemaOptions, build_fast_schema, build_schema_with, prepare_request};
+use escrowgrid::graphql::{
+    SchemaOptions, build_fast_schema, build_schema_with, build_trusted_schema, prepare_request,
+};
 use escrowgrid::ports::Store;
 use escrowgrid::service::{ApiKeyToken, RequestContext, Services, Viewer};
 use reqwest::StatusCode;
@@ -350,6 +352,7 @@ async fn the_schema_without_extensions_holds_the_budget_as_the_checked_one_does(
     for (name, schema) in [
         ("checked", build_schema_with(services.clone(), &options)),
         ("fast", build_fast_schema(services.clone(), &options)),
+        ("trusted", build_trusted_schema(services.clone(), &options)),
     ] {
         let request = async_graphql::Request::new(query.clone()).variables(
             async_graphql::Variables::from_json(json!({ "id": tenant.position_id })),
