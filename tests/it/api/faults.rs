@@ -32,7 +32,7 @@ use super::outage::{
 use super::process::ServerProcess;
 use super::support::{Api, TestApp, TestStore, WAIT};
 use super::ws_support::{Received, wait_for_metrics_gauge};
-use crate::support::postgres::fresh_store;
+use crate::support::postgres::{fresh_store, with_application_name};
 use escrowgrid::config::PoolConfig;
 use reqwest::StatusCode;
 use sea_orm::sqlx::{self, Connection as _, PgConnection, Row as _};
@@ -68,12 +68,6 @@ async fn under_32_writers_every_resuming_subscriber_sees_each_event_once_in_orde
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_a_postgres_restart_and_a_terminated_listener_lose_and_double_no_event() {
     scenario(true).await;
-}
-
-/// `url` with `application_name` set, so the instance's sessions can be told apart.
-fn named(url: &str, application: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}application_name={application}")
 }
 
 /// Waits (at most `limit`) until `check` says it holds; it also says what it saw. How long
@@ -296,7 +290,7 @@ async fn scenario(faults: bool) {
 
     let mut a = TestApp::new(TestStore::configured())
         .with_config(|settings| {
-            settings.database_url = Some(named(&proxied, &name_a));
+            settings.database_url = Some(with_application_name(&proxied, &name_a));
             settings.pool = PoolConfig {
                 max_connections: Some(10),
                 min_connections: Some(2),
@@ -309,7 +303,7 @@ async fn scenario(faults: bool) {
         .await;
     let root = a.root_key.clone();
     let b = ServerProcess::start(
-        &named(&proxied, &name_b),
+        &with_application_name(&proxied, &name_b),
         &[
             // One root secret for both, as a deployment has.
             ("ROOT_API_KEY", root.as_str()),
@@ -735,7 +729,7 @@ async fn a_listener_says_when_its_connection_is_cut_and_listens_again_even_while
     let (proxied, _) = redirect(&db.url, proxy.address()).await;
     let a = TestApp::new(TestStore::configured())
         .with_config(|settings| {
-            settings.database_url = Some(named(&proxied, &name));
+            settings.database_url = Some(with_application_name(&proxied, &name));
             settings.pool = PoolConfig {
                 max_connections: Some(4),
                 min_connections: Some(1),

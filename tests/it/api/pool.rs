@@ -5,7 +5,7 @@
 
 use super::support::{TestApp, TestStore};
 use crate::support::Tenant;
-use crate::support::postgres::{admin_url, empty_database, fresh_store};
+use crate::support::postgres::{admin_url, empty_database, fresh_store, with_application_name};
 use escrowgrid::adapters::seaorm::{PgStore, PoolSettings};
 use escrowgrid::domain::PositionState;
 use escrowgrid::ports::Store;
@@ -177,8 +177,7 @@ async fn connections_that_died_idle_in_the_pool_are_replaced_without_failing_a_r
         .open_and_move(&db.store, "100.00", &[PositionState::Funded])
         .await;
     let application = "died-idle";
-    let separator = if db.url.contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}application_name={application}", db.url);
+    let url = with_application_name(&db.url, application);
     let pg = PgStore::connect(&url, small_pool())
         .await
         .expect("a small pool on the test database");

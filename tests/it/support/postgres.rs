@@ -180,6 +180,13 @@ pub(crate) fn admin_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
 }
 
+/// `url` with `application_name` set, so an app's sessions can be told apart in
+/// `pg_stat_activity`.
+pub(crate) fn with_application_name(url: &str, application: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}application_name={application}")
+}
+
 /// `url` with its database name replaced, keeping any `?query` options.
 pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
