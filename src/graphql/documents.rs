@@ -6,8 +6,8 @@
 //! has run once, and on the `fast` one afterwards, unless its measure depends on its variables
 //! (a `first: $n`, a `@skip(if: $x)`): such a document is checked every time. Validation's
 //! rules still run on the fast schema, since variables' values can fail them; when every
-//! value is a built-in scalar that fits its declared type, they cannot, and the `trusted`
-//! schema skips them (about 7 % of a point read's CPU). A refusal on the fast schema is asked
+//! value fits its declared type (`variable_types.rs`), they cannot, and the `trusted` schema
+//! skips them (about 7 % of a point read's CPU). A refusal on the fast schema is asked
 //! of the checked one again, which codes it as a cold document's.
 //!
 //! The cache is keyed by the document text itself (its hash picks the slot, the text decides),
@@ -21,9 +21,10 @@ use super::limits::{DocumentShapes, SchemaOptions, check_input_lists, cost_reads
 use super::persisted::{
     DocumentHash, Persisted, PersistedSettings, PersistedStats, Source, requested_hash,
 };
+use super::variable_types::{VariableTypes, declared_variables};
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::{BaseType, ExecutableDocument, Type};
-use async_graphql::{ID, Name, Request, ScalarType, ServerError, Value, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Type};
+use async_graphql::{Name, Request, ServerError, Variables};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,10 +55,10 @@ pub(crate) struct Document {
     /// chosen (validation measures only the selected one): then it is checked every time.
     cost_reads_variables: bool,
     has_variables: bool,
-    /// The variables, when each is declared with built-in scalars only (`ID`, `String`, `Int`,
-    /// `Float`, `Boolean`, lists of them): then whether validation could refuse this request
-    /// is a check of their values alone (`plainly_valid`).
-    plain_variables: Option<Vec<(Name, Type)>>,
+    /// The variables and their declared types, for a document of one operation: then whether
+    /// validation could refuse this request is a check of their values alone
+    /// (`VariableTypes::all_fit`).
+    declared_variables: Option<Vec<(Name, Type)>>,
 }
 
 impl Document {
@@ -97,6 +98,7 @@ pub struct Executor {
     trusted: AppSchema,
     options: SchemaOptions,
     shapes: Arc<DocumentShapes>,
+    variable_types: Arc<VariableTypes>,
     limits: DocumentCacheLimits,
     persisted: Persisted,
     slots: Mutex<Slots>,
@@ -120,6 +122,7 @@ impl Executor {
             trusted,
             options,
             shapes: DocumentShapes::of_schema(),
+            variable_types: VariableTypes::of_schema(),
             limits,
             persisted: Persisted::new(persisted),
             slots: Mutex::default(),
@@ -248,7 +251,7 @@ impl Executor {
                 .operations
                 .iter()
                 .any(|(_, operation)| !operation.node.variable_definitions.is_empty()),
-            plain_variables: plain_variables(&parsed),
+            declared_variables: declared_variables(&parsed),
             parsed,
             passed: AtomicBool::new(false),
         });
@@ -322,9 +325,9 @@ impl Executor {
             check_input_lists(&self.shapes, &self.options, &document.parsed, variables)?;
         }
         let trusted = document
-            .plain_variables
+            .declared_variables
             .as_ref()
-            .is_some_and(|declared| plainly_valid(declared, variables));
+            .is_some_and(|declared| self.variable_types.all_fit(declared, variables));
         Ok(if trusted { &self.trusted } else { &self.fast })
     }
 
@@ -336,122 +339,5 @@ impl Executor {
     /// Records that `document` ran on the checked schema: it passed every check.
     pub(crate) fn passed(&self, document: &Document) {
         document.passed.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The declared variables of `document`'s one operation, if each is built from built-in
-/// scalars alone; `None` for several operations (which one runs decides what is checked) or
-/// any other type (enums and input objects are checked against the schema by validation).
-fn plain_variables(document: &ExecutableDocument) -> Option<Vec<(Name, Type)>> {
-    let mut operations = document.operations.iter();
-    let (_, operation) = operations.next()?;
-    if operations.next().is_some() {
-        return None;
-    }
-    operation
-        .node
-        .variable_definitions
-        .iter()
-        .map(|definition| {
-            let declared = &definition.node.var_type.node;
-            built_in_scalars(declared)
-                .then(|| (definition.node.name.node.clone(), declared.clone()))
-        })
-        .collect()
-}
-
-fn built_in_scalars(declared: &Type) -> bool {
-    match &declared.base {
-        BaseType::Named(name) => {
-            matches!(name.as_str(), "ID" | "String" | "Int" | "Float" | "Boolean")
-        }
-        BaseType::List(element) => built_in_scalars(element),
-    }
-}
-
-/// Whether validation's value check (async-graphql's `ArgumentsOfCorrectType`, the one rule
-/// whose answer depends on the variables) must accept these values: each given value is valid
-/// for its declared type by the scalar's own `is_valid`, as that rule asks, and none is
-/// null anywhere (a null's validity depends on the argument it lands in, so it is left to
-/// validation). A variable left out is not checked by that rule either.
-fn plainly_valid(declared: &[(Name, Type)], variables: &Variables) -> bool {
-    declared.iter().all(|(name, declared)| {
-        variables
-            .get(name)
-            .is_none_or(|value| value_fits(declared, value))
-    })
-}
-
-fn value_fits(declared: &Type, value: &Value) -> bool {
-    match (&declared.base, value) {
-        (_, Value::Null) => false,
-        (BaseType::List(element), Value::List(items)) => {
-            items.iter().all(|item| value_fits(element, item))
-        }
-        // A single value where a list is declared is coerced to a list of one.
-        (BaseType::List(element), single) => value_fits(element, single),
-        (BaseType::Named(name), value) => match name.as_str() {
-            "ID" => <ID as ScalarType>::is_valid(value),
-            "String" => <String as ScalarType>::is_valid(value),
-            "Int" => <i32 as ScalarType>::is_valid(value),
-            "Float" => <f64 as ScalarType>::is_valid(value),
-            "Boolean" => <bool as ScalarType>::is_valid(value),
-            _ => false,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{plain_variables, plainly_valid};
-    use async_graphql::parser::parse_query;
-    use async_graphql::{Value, Variables};
-    use serde_json::json;
-
-    fn variables(value: serde_json::Value) -> Variables {
-        Variables::from_value(Value::from_json(value).expect("JSON"))
-    }
-
-    #[test]
-    fn only_built_in_scalars_and_lists_of_them_are_plain() {
-        let plain = |text: &str| plain_variables(&parse_query(text).expect("parses")).is_some();
-        assert!(plain(
-            "query($a: ID!, $b: [String!], $c: Int, $d: Float, $e: Boolean) { x }"
-        ));
-        assert!(plain("{ x }"), "no variables at all");
-        assert!(
-            !plain("query($a: PositionState) { x }"),
-            "an enum is the schema's"
-        );
-        assert!(
-            !plain("query($a: PositionFilter) { x }"),
-            "an input object too"
-        );
-        assert!(!plain("query($a: Decimal) { x }"), "and a scalar of ours");
-        assert!(
-            !plain("query A($a: ID) { x } query B { y }"),
-            "several operations"
-        );
-    }
-
-    #[test]
-    fn values_fit_their_declared_types_and_nulls_are_left_to_validation() {
-        let document = parse_query("query($id: ID!, $ids: [ID!], $n: Int) { x }").expect("parses");
-        let declared = plain_variables(&document).expect("plain");
-        let fits = |value| plainly_valid(&declared, &variables(value));
-        assert!(fits(json!({ "id": "a", "ids": ["b", 3], "n": 7 })));
-        assert!(
-            fits(json!({ "id": "a" })),
-            "left out: not checked by validation either"
-        );
-        assert!(
-            fits(json!({ "id": "a", "ids": "b" })),
-            "one value for a list"
-        );
-        assert!(!fits(json!({ "id": true })));
-        assert!(!fits(json!({ "id": "a", "n": "7" })));
-        assert!(!fits(json!({ "id": "a", "n": 1.5 })));
-        assert!(!fits(json!({ "id": null })));
-        assert!(!fits(json!({ "id": "a", "ids": ["b", null] })));
     }
 }

@@ -14,6 +14,7 @@ mod scalars;
 mod stages;
 mod subscription;
 mod types;
+mod variable_types;
 
 pub use codes::{ErrorCode, UnknownErrorCode};
 pub(crate) use codes::{bad_user_input, code_of, too_complex};

@@ -133,17 +133,18 @@ async fn the_cache_keeps_at_most_its_entries_and_forgets_the_oldest_first() {
     );
 }
 
-/// A warm document whose variables are plain scalars skips validation's rules when the values
-/// fit their declared types (`documents::plainly_valid`); values that do not, and bad values
-/// of other types (validated again on the fast schema), are refused exactly as on a cold
-/// cache, where validation sees them first.
+/// A warm document skips validation's rules when its variables' values fit their declared
+/// types (`variable_types::VariableTypes::all_fit`); values that do not (validated again on the
+/// fast schema) are refused exactly as on a cold cache, where validation sees them first.
 #[tokio::test]
 async fn a_warm_document_refuses_variable_values_of_the_wrong_type_as_a_cold_one_does() {
     let warm = TestApp::new(TestStore::memory()).spawn().await;
     let by_id = "query($id: ID!) { position(id: $id) { id } }";
     let by_reference = "query($reference: String) { positions(filter: { holderReference: $reference }) { totalCount } }";
-    // An enum is not a plain scalar: this one runs on the fast schema, which still validates.
+    // A list of enum values.
     let by_states = "query($states: [PositionState!]) { positions(filter: { states: $states }) { totalCount } }";
+    // An input object: checked field by field against the schema's own input types.
+    let by_filter = "query($filter: PositionFilter) { positions(filter: $filter) { totalCount } }";
     let good = [
         (
             by_id,
@@ -151,6 +152,10 @@ async fn a_warm_document_refuses_variable_values_of_the_wrong_type_as_a_cold_one
         ),
         (by_reference, json!({ "reference": "H-1" })),
         (by_states, json!({ "states": ["FUNDED"] })),
+        (
+            by_filter,
+            json!({ "filter": { "states": ["FUNDED"], "currency": null } }),
+        ),
     ];
     for (query, variables) in &good {
         for _ in 0..2 {
@@ -172,6 +177,12 @@ async fn a_warm_document_refuses_variable_values_of_the_wrong_type_as_a_cold_one
         (by_reference, json!({ "reference": ["H-1"] })),
         (by_states, json!({ "states": ["NOPE"] })),
         (by_states, json!({ "states": [5] })),
+        (by_filter, json!({ "filter": { "states": ["NOPE"] } })),
+        (by_filter, json!({ "filter": { "state": ["FUNDED"] } })),
+        (by_filter, json!({ "filter": { "holderReference": 5 } })),
+        (by_filter, json!({ "filter": { "states": [null] } })),
+        (by_filter, json!({ "filter": "FUNDED" })),
+        (by_filter, json!({ "filter": [{ "currency": "USD" }] })),
     ];
     for (query, variables) in bad {
         let cold = TestApp::new(TestStore::memory()).spawn().await;
