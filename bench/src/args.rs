@@ -90,6 +90,10 @@ pub(crate) struct Args {
     /// Keep the bench database instead of dropping it at the end (to inspect it).
     #[arg(long)]
     pub(crate) keep_database: bool,
+    /// Internal: run as the fan-out floor's reader, connecting `--subscribers` sockets to this
+    /// address (see `send_floor`).
+    #[arg(long, hide = true)]
+    pub(crate) floor_reader: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,7 @@ mod procfs;
 mod queries;
 mod report;
 mod seed;
+mod send_floor;
 mod server;
 mod stats;
 mod workloads;
@@ -43,7 +44,12 @@ const ROOT_KEY: &str = "bench-root-key-0123456789abcdefghijklmnopqrstuvwxyz";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    let outcome = match args.floor_reader {
+        Some(address) => send_floor::read(address, args.subscribers).await,
+        None => run(args).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bench: error: {error}");
@@ -273,7 +279,22 @@ async fn run_fanout(
         selection: args.fanout_selection,
     };
     match fanout::run(api, server.base_url(), ROOT_KEY, data, &config, meter).await {
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            let (sockets, rate, seconds) = (args.subscribers, args.rate, args.seconds);
+            let floor =
+                tokio::task::spawn_blocking(move || send_floor::measure(sockets, rate, seconds))
+                    .await;
+            match floor {
+                Ok(Ok(floor)) => {
+                    eprintln!(
+                        "bench: fanout floor (raw loopback TCP): {}",
+                        floor.summary()
+                    );
+                    outcome.detail["send_floor"] = floor.detail();
+                }
+                Ok(Err(error)) => eprintln!("bench: fanout floor unavailable: {error}"),
+                Err(error) => eprintln!("bench: fanout floor unavailable: {error}"),
+            }
             let seconds = outcome.elapsed.as_secs_f64();
             Record {
                 store: store.name(),

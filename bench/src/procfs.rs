@@ -19,21 +19,29 @@ pub(crate) fn clock_ticks_per_second() -> u64 {
 
 /// utime + stime of the whole process (all threads), in clock ticks.
 pub(crate) fn cpu_ticks(pid: u32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .context(format!("reading /proc/{pid}/stat"))?;
+    stat_cpu_ticks(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of the calling thread alone, in clock ticks.
+pub(crate) fn own_thread_cpu_ticks() -> Result<u64> {
+    stat_cpu_ticks("/proc/thread-self/stat")
+}
+
+fn stat_cpu_ticks(path: &str) -> Result<u64> {
+    let stat = std::fs::read_to_string(path).context(format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may contain spaces: count fields after
     // the last ')'. There, field 3 (state) is index 0, so utime (14) and stime (15) are 11, 12.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or_else(|| Error::msg(format!("/proc/{pid}/stat has no ')'")))?;
+        .ok_or_else(|| Error::msg(format!("{path} has no ')'")))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |index: usize| -> Result<u64> {
         fields
             .get(index)
-            .ok_or_else(|| Error::msg(format!("/proc/{pid}/stat is too short")))?
+            .ok_or_else(|| Error::msg(format!("{path} is too short")))?
             .parse::<u64>()
-            .context(format!("/proc/{pid}/stat field {index}"))
+            .context(format!("{path} field {index}"))
     };
     Ok(field(11)? + field(12)?)
 }
