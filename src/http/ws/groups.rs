@@ -24,7 +24,7 @@
 //! before), other root fields or shapes, queries and mutations, and Server-Sent Events.
 //! When the last member leaves, the group's operation is dropped.
 
-use super::session::Outgoing;
+use super::writer::{Offered, SocketWriter};
 use crate::domain::InstitutionId;
 use crate::domain::model::EventSeq;
 use crate::graphql::{FeedObserver, SharedFeed};
@@ -40,8 +40,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tracing::Instrument as _;
 
@@ -176,7 +175,7 @@ struct Member {
     id: u64,
     /// `{"type":"next","id":…,"payload":` in the member's dialect.
     prefix: Arc<str>,
-    out: mpsc::Sender<Outgoing>,
+    writer: Arc<SocketWriter>,
     control: Option<oneshot::Sender<Control>>,
     start: MemberStart,
     /// The last point sent (or, before any, the start): outputs at or below it are skipped.
@@ -205,19 +204,17 @@ impl Member {
         if output.seq <= self.last || start.already_committed.binary_search(&output.seq).is_ok() {
             return Offer::Kept;
         }
-        let message = Outgoing::Shared {
-            prefix: Arc::clone(&self.prefix),
-            payload: Arc::clone(&output.payload),
-            event: output.event,
-        };
-        match self.out.try_send(message) {
-            Ok(()) => {
+        match self
+            .writer
+            .offer(&self.prefix, &output.payload, output.event)
+        {
+            Offered::Kept => {
                 self.last = output.seq;
                 counters.deliveries.fetch_add(1, Ordering::Relaxed);
                 Offer::Kept
             }
-            Err(TrySendError::Full(_)) => Offer::Behind,
-            Err(TrySendError::Closed(_)) => Offer::Gone,
+            Offered::Full => Offer::Behind,
+            Offered::Gone => Offer::Gone,
         }
     }
 
@@ -451,7 +448,7 @@ impl Groups {
         key: GroupKey,
         gauge: &SubscriptionGauge,
         prefix: Arc<str>,
-        out: mpsc::Sender<Outgoing>,
+        writer: Arc<SocketWriter>,
         start: impl FnOnce(SharedFeed) -> BoxStream<'static, Response>,
     ) -> Membership {
         let registry = &self.0;
@@ -460,7 +457,7 @@ impl Groups {
         let member = |adopt: bool| Member {
             id,
             prefix,
-            out,
+            writer,
             control: Some(control),
             start: MemberStart::Pending {
                 adopt,
@@ -574,7 +571,12 @@ async fn run_group(
                 .unwrap_or_else(|_| "null".to_owned())
                 .into(),
         };
-        if !group.deliver(&output, &registry) {
+        // Outside tokio's cooperative budget: it allows a task about a hundred socket
+        // operations per turn, after which every direct write would report the socket busy
+        // and hand its frame to the member's session after all.
+        let delivered =
+            tokio::task::unconstrained(async { group.deliver(&output, &registry) }).await;
+        if !delivered {
             return;
         }
     };

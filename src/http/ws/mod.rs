@@ -6,6 +6,7 @@ mod messages;
 mod operation;
 mod session;
 mod sessions;
+mod writer;
 
 pub(crate) use groups::Groups;
 pub use session::SessionSettings;

@@ -5,6 +5,7 @@
 use super::groups::{Control, Ending, GroupKey};
 use super::messages::{self, ClientMessage, Dialect, OperationPayload};
 use super::operation::to_request;
+use super::writer::SocketWriter;
 use crate::domain::model::JsonObject;
 use crate::graphql::ErrorCode;
 use crate::graphql::SharedFeed;
@@ -18,8 +19,8 @@ use crate::service::LiveStart;
 use crate::service::{KeyRevocation, Refusal, RequestContext, Viewer};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::stream::{BoxStream, SplitSink};
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -105,6 +106,8 @@ pub(super) enum Outgoing {
         id: String,
         generation: u64,
     },
+    /// A group wrote a frame the socket did not take at once: flush it (`writer.rs`).
+    Flush,
 }
 
 fn too_many_subscriptions(max: usize) -> async_graphql::ServerError {
@@ -123,8 +126,6 @@ struct Closing {
     code: u16,
     reason: &'static str,
 }
-
-type Sink = SplitSink<WebSocket, Message>;
 
 pub(crate) struct Session {
     pub(crate) dialect: Dialect,
@@ -148,7 +149,7 @@ impl Session {
         mut revocations: BoxStream<'static, KeyRevocation>,
     ) {
         let _open = self.state.ws().sessions.enter();
-        let (mut sink, mut incoming) = socket.split();
+        let (sink, mut incoming) = socket.split();
         // The socket is read in a task of its own, woken only when the client writes: polled
         // in the loop below, the read half would run (and clear its read buffer) on every
         // wake-up, i.e. once for every message the socket sends.
@@ -165,6 +166,7 @@ impl Session {
             .in_current_span(),
         );
         let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(self.settings.send_buffer);
+        let writer = Arc::new(SocketWriter::new(sink, out_tx.clone(), self.state.clone()));
         let mut viewer: Option<Viewer> = None;
         let mut init_seen = false;
         let mut running: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
@@ -216,18 +218,18 @@ impl Session {
                                     self.permit.authenticated();
                                     record_caller(&authenticated);
                                     viewer = Some(authenticated);
-                                    if !self.send(&mut sink, messages::connection_ack()).await { break None; }
+                                    if !self.send(&writer, messages::connection_ack()).await { break None; }
                                 }
                                 Err(closing) => {
                                     if self.dialect == Dialect::Legacy {
-                                        let _ = self.send(&mut sink, messages::connection_error(closing.reason)).await;
+                                        let _ = self.send(&writer, messages::connection_error(closing.reason)).await;
                                     }
                                     break Some(closing);
                                 }
                             }
                         }
                         ClientMessage::Ping(payload) => {
-                            if !self.send(&mut sink, messages::pong(payload)).await { break None; }
+                            if !self.send(&writer, messages::pong(payload)).await { break None; }
                         }
                         ClientMessage::Pong => {}
                         ClientMessage::Subscribe { id, payload } => {
@@ -243,24 +245,24 @@ impl Session {
                             if running.len() >= self.settings.max_subscriptions {
                                 let error = too_many_subscriptions(self.settings.max_subscriptions);
                                 let errors = serde_json::to_value([error]).unwrap_or(Value::Null);
-                                if !self.send(&mut sink, messages::error(self.dialect, &id, &errors)).await { break None; }
+                                if !self.send(&writer, messages::error(self.dialect, &id, &errors)).await { break None; }
                                 continue;
                             }
                             if let Err(retry) = self.state.rate_limiter().check(&viewer, 1) {
                                 self.state.metrics().rate_limited(Transport::Websocket);
                                 let errors = serde_json::to_value([rate_limited_error(retry)]).unwrap_or(Value::Null);
-                                if !self.send(&mut sink, messages::error(self.dialect, &id, &errors)).await { break None; }
+                                if !self.send(&writer, messages::error(self.dialect, &id, &errors)).await { break None; }
                                 continue;
                             }
                             generation += 1;
-                            let task = self.start(id.clone(), generation, payload, viewer, out_tx.clone());
+                            let task = self.start(id.clone(), generation, payload, viewer, out_tx.clone(), Arc::clone(&writer));
                             running.insert(id, (generation, task));
                         }
                         ClientMessage::Complete { id } => {
                             if let Some((_, task)) = running.remove(&id) {
                                 task.abort();
                                 // The legacy protocol confirms a stop; graphql-transport-ws does not.
-                                if self.dialect == Dialect::Legacy && !self.send(&mut sink, messages::complete(&id)).await {
+                                if self.dialect == Dialect::Legacy && !self.send(&writer, messages::complete(&id)).await {
                                     break None;
                                 }
                             }
@@ -271,10 +273,10 @@ impl Session {
                 Some(outgoing) = out_rx.recv() => {
                     match outgoing {
                         Outgoing::Text(text) => {
-                            if !self.send(&mut sink, text).await { break None; }
+                            if !self.send(&writer, text).await { break None; }
                         }
                         Outgoing::Event(text) => {
-                            if !self.send(&mut sink, text).await { break None; }
+                            if !self.send(&writer, text).await { break None; }
                             self.state.metrics().event_delivered();
                         }
                         Outgoing::Shared { prefix, payload, event } => {
@@ -282,7 +284,7 @@ impl Session {
                             text.push_str(&prefix);
                             text.push_str(&payload);
                             text.push('}');
-                            if !self.send(&mut sink, text).await { break None; }
+                            if !self.send(&writer, text).await { break None; }
                             if event {
                                 self.state.metrics().event_delivered();
                             }
@@ -291,9 +293,13 @@ impl Session {
                             if running.get(&id).is_some_and(|(current, _)| *current == finished) {
                                 running.remove(&id);
                             }
-                            if !self.send(&mut sink, text).await { break None; }
+                            if !self.send(&writer, text).await { break None; }
+                        }
+                        Outgoing::Flush => {
+                            if !self.write(&writer, None).await { break None; }
                         }
                     }
+                    writer.caught_up(&out_rx);
                 }
                 () = &mut init_timer, if !init_seen => {
                     break Some(Closing { code: close::INIT_TIMEOUT, reason: "Connection initialisation timeout" });
@@ -302,9 +308,8 @@ impl Session {
                     if last_heard.elapsed() > self.settings.idle_timeout {
                         break Some(Closing { code: close::GOING_AWAY, reason: "the peer stopped answering pings" });
                     }
-                    let ping = timeout(self.settings.send_timeout, sink.send(Message::Ping(Default::default()))).await;
-                    if !matches!(ping, Ok(Ok(()))) { break None; }
-                    if self.dialect == Dialect::Legacy && viewer.is_some() && !self.send(&mut sink, messages::keep_alive()).await {
+                    if !self.write(&writer, Some(Message::Ping(Default::default()))).await { break None; }
+                    if self.dialect == Dialect::Legacy && viewer.is_some() && !self.send(&writer, messages::keep_alive()).await {
                         break None;
                     }
                 }
@@ -341,23 +346,22 @@ impl Session {
                 code,
                 reason: Utf8Bytes::from_static(reason),
             };
-            let _ = timeout(
-                self.settings.send_timeout,
-                sink.send(Message::Close(Some(frame))),
-            )
-            .await;
+            self.write(&writer, Some(Message::Close(Some(frame)))).await;
         }
+        writer.close();
     }
 
     /// Sends one text frame; `false` when the peer is gone or too slow to take it.
-    async fn send(&self, sink: &mut Sink, text: String) -> bool {
+    async fn send(&self, writer: &SocketWriter, text: String) -> bool {
+        self.write(writer, Some(Message::Text(text.into()))).await
+    }
+
+    /// Writes one frame (or, `None`, what is buffered) and flushes; `false` when the peer is
+    /// gone or too slow to take it.
+    async fn write(&self, writer: &SocketWriter, message: Option<Message>) -> bool {
         matches!(
-            timeout(
-                self.settings.send_timeout,
-                sink.send(Message::Text(text.into()))
-            )
-            .await,
-            Ok(Ok(()))
+            timeout(self.settings.send_timeout, writer.send(message)).await,
+            Ok(true)
         )
     }
 
@@ -422,6 +426,7 @@ impl Session {
         payload: OperationPayload,
         viewer: Viewer,
         out: mpsc::Sender<Outgoing>,
+        writer: Arc<SocketWriter>,
     ) -> JoinHandle<()> {
         let dialect = self.dialect;
         let state = self.state.clone();
@@ -437,6 +442,7 @@ impl Session {
                 id,
                 generation,
                 out,
+                writer,
             };
             let request = match to_request(payload.clone()) {
                 Ok(request) => request,
@@ -500,6 +506,8 @@ struct Operation {
     id: String,
     generation: u64,
     out: mpsc::Sender<Outgoing>,
+    /// The socket, for the groups this operation joins to write to directly.
+    writer: Arc<SocketWriter>,
 }
 
 impl Operation {
@@ -581,7 +589,7 @@ impl Operation {
             key,
             state.services().subscription_gauge(),
             prefix,
-            self.out.clone(),
+            Arc::clone(&self.writer),
             |feed| streamed::execute(state, request.data(feed), ctx.clone()),
         );
         if membership.needs_start {
