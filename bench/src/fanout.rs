@@ -576,9 +576,14 @@ impl Subscriber {
             failure: None,
         };
         let nested = self.selection == FanoutSelection::Nested;
+        // Made once: a `changed()` per message would register each of thousands of sockets
+        // with the one shared watch (under its lock) for every delivery.
+        let mut stop = self.stop.clone();
+        let stopping = stop.changed();
+        tokio::pin!(stopping);
         loop {
             let message = tokio::select! {
-                _ = self.stop.changed() => break,
+                _ = &mut stopping => break,
                 message = socket.next() => message,
             };
             // Timestamp first: parsing is the client's cost, not delivery latency.
