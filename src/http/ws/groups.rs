@@ -38,7 +38,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
@@ -182,8 +182,11 @@ struct Member {
     last: EventSeq,
     /// Counts the member as an open subscription once its start is fixed.
     gauge: Option<GaugeGuard>,
+    /// Set when its operation ends, so a pass already under way writes nothing more for it.
+    left: Arc<AtomicBool>,
 }
 
+/// What became of an output for one member, as the group acts on it.
 enum Offer {
     Kept,
     /// Its socket's queue is full: it must catch up on its own.
@@ -192,30 +195,54 @@ enum Offer {
     Gone,
 }
 
+fn written(offered: Offered, counters: &Counters) -> Offer {
+    match offered {
+        Offered::Kept => {
+            counters.deliveries.fetch_add(1, Ordering::Relaxed);
+            Offer::Kept
+        }
+        Offered::Full => Offer::Behind,
+        Offered::Gone => Offer::Gone,
+    }
+}
+
+/// One socket write of a pass, made without the group's lock.
+struct Write {
+    member: u64,
+    writer: Arc<SocketWriter>,
+    prefix: Arc<str>,
+    /// The member's last point before this output, restored if the write is refused.
+    previous: EventSeq,
+    left: Arc<AtomicBool>,
+}
+
 impl Member {
-    fn offer(&mut self, output: &Output, counters: &Counters) -> Offer {
+    /// Whether `output` is to be sent to this member now: not when it is at or below what the
+    /// member has (or starts after), nor while its start is unknown (then it waits here).
+    fn takes(&mut self, output: &Output) -> bool {
         let start = match &mut self.start {
             MemberStart::Pending { buffered, .. } => {
                 buffered.push(output.clone());
-                return Offer::Kept;
+                return false;
             }
             MemberStart::Ready(start) => start,
         };
-        if output.seq <= self.last || start.already_committed.binary_search(&output.seq).is_ok() {
+        output.seq > self.last && start.already_committed.binary_search(&output.seq).is_err()
+    }
+
+    fn offer(&mut self, output: &Output, counters: &Counters) -> Offer {
+        if !self.takes(output) {
             return Offer::Kept;
         }
-        match self
-            .writer
-            .offer(&self.prefix, &output.payload, output.event)
-        {
-            Offered::Kept => {
-                self.last = output.seq;
-                counters.deliveries.fetch_add(1, Ordering::Relaxed);
-                Offer::Kept
-            }
-            Offered::Full => Offer::Behind,
-            Offered::Gone => Offer::Gone,
+        let offer = written(
+            self.writer
+                .offer(&self.prefix, &output.payload, output.event),
+            counters,
+        );
+        if matches!(offer, Offer::Kept) {
+            self.last = output.seq;
         }
+        offer
     }
 
     /// The member's start is known: it is counted, and what waited for it is sent.
@@ -296,13 +323,49 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Group {
     /// Offers one output to every member; `false` once no member is left (the group ended).
+    /// The sockets are written without the group's lock, which a member joining or leaving
+    /// takes: a pass over thousands of sockets takes tens of milliseconds, and a thread
+    /// waiting that long on a lock would hold up its whole share of the server.
     fn deliver(self: &Arc<Self>, output: &Output, registry: &Registry) -> bool {
+        let writes: Vec<Write> = {
+            let mut state = lock(&self.state);
+            let members = state.members.iter_mut();
+            members
+                .filter_map(|member| {
+                    member.takes(output).then(|| {
+                        let previous = std::mem::replace(&mut member.last, output.seq);
+                        Write {
+                            member: member.id,
+                            writer: Arc::clone(&member.writer),
+                            prefix: Arc::clone(&member.prefix),
+                            previous,
+                            left: Arc::clone(&member.left),
+                        }
+                    })
+                })
+                .collect()
+        };
+        let refused: Vec<(Write, Offer)> = writes
+            .into_iter()
+            .filter_map(|write| {
+                if write.left.load(Ordering::Acquire) {
+                    return None;
+                }
+                let offered = write
+                    .writer
+                    .offer(&write.prefix, &output.payload, output.event);
+                match written(offered, &registry.counters) {
+                    Offer::Kept => None,
+                    refused => Some((write, refused)),
+                }
+            })
+            .collect();
         let mut state = lock(&self.state);
-        let mut index = 0;
-        while index < state.members.len() {
-            let offer = state.members[index].offer(output, &registry.counters);
-            if state.settle(index, offer, &registry.counters) {
-                index += 1;
+        for (write, offer) in refused {
+            // Gone meanwhile (its operation ended): nothing left to settle.
+            if let Some(index) = state.members.iter().position(|m| m.id == write.member) {
+                state.members[index].last = write.previous;
+                state.settle(index, offer, &registry.counters);
             }
         }
         let empty = state.members.is_empty();
@@ -422,6 +485,7 @@ pub(super) struct Membership {
     /// its own (`started`).
     pub(super) needs_start: bool,
     pub(super) control: Option<oneshot::Receiver<Control>>,
+    left: Arc<AtomicBool>,
 }
 
 impl Groups {
@@ -454,6 +518,7 @@ impl Groups {
         let registry = &self.0;
         let id = registry.next_member.fetch_add(1, Ordering::Relaxed);
         let (control, control_rx) = oneshot::channel();
+        let left = Arc::new(AtomicBool::new(false));
         let member = |adopt: bool| Member {
             id,
             prefix,
@@ -465,6 +530,7 @@ impl Groups {
             },
             last: EventSeq::START,
             gauge: None,
+            left: Arc::clone(&left),
         };
         let mut groups = lock(&registry.groups);
         if let Some(group) = groups.get(&key) {
@@ -478,6 +544,7 @@ impl Groups {
                     id,
                     needs_start: !adopt,
                     control: Some(control_rx),
+                    left,
                 };
             }
         }
@@ -504,6 +571,7 @@ impl Groups {
             id,
             needs_start: false,
             control: Some(control_rx),
+            left,
         }
     }
 }
@@ -529,6 +597,7 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
+        self.left.store(true, Ordering::Release);
         let mut state = lock(&self.group.state);
         if let Some(index) = state.members.iter().position(|member| member.id == self.id) {
             state.members.swap_remove(index);
