@@ -649,9 +649,10 @@ impl Subscriber {
             HeaderValue::from_static("graphql-transport-ws"),
         );
         // Small buffers: messages are a few hundred bytes, and 5 000 default 128 KiB read
-        // buffers would cost the load generator ~600 MiB of memory it does not need.
+        // buffers would cost the load generator ~600 MiB of memory it does not need. tungstenite
+        // zeroes a whole read chunk on every read, so the chunk is kept near a message's size.
         let config = WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
+            .read_buffer_size(2 * 1024)
             .write_buffer_size(8 * 1024);
         let (mut socket, _) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true)

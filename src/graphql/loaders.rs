@@ -14,6 +14,7 @@ use crate::service::reads::{
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The nested contract query asks for 10×20×20 positions; their events are one batch only if
@@ -27,13 +28,18 @@ pub(crate) struct StoreLoader {
 
 pub(crate) type Loaders = DataLoader<StoreLoader>;
 
-pub(crate) fn new_loaders(reader: Reader) -> Loaders {
+/// How long a loader waits for more keys before it loads: async-graphql's default, long
+/// enough for every sibling field of a list to ask for its rows first.
+pub(crate) const BATCH_DELAY: Duration = Duration::from_millis(1);
+
+pub(crate) fn new_loaders(reader: Reader, delay: Duration) -> Loaders {
     // The batch runs in a task of its own; it stays in the request's span so its statements
     // are traced as the request's.
     DataLoader::new(StoreLoader { reader }, |batch| {
         tokio::spawn(tracing::Instrument::in_current_span(batch))
     })
     .max_batch_size(MAX_BATCH)
+    .delay(delay)
 }
 
 fn by_id<K: Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V> {

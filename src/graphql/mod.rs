@@ -18,7 +18,7 @@ mod variable_types;
 
 pub use codes::{ErrorCode, UnknownErrorCode};
 pub(crate) use codes::{bad_user_input, code_of, too_complex};
-pub use context::prepare_request;
+pub use context::{prepare_group_request, prepare_request};
 pub(crate) use documents::Document;
 pub use documents::{DocumentCacheLimits, DocumentCacheStats, Executor};
 pub use limits::SchemaOptions;

@@ -2,7 +2,7 @@
 //! persisted-document policy, the shared document cache, then the schema's response stream,
 //! and what logs and metrics call the operation.
 
-use crate::graphql::{Document, Executor, prepare_request};
+use crate::graphql::{Document, Executor, prepare_group_request, prepare_request};
 use crate::http::AppState;
 use crate::http::graphql::document;
 use crate::http::metrics::{ANONYMOUS, UNKNOWN};
@@ -111,6 +111,16 @@ pub(crate) fn execute(
     ctx: RequestContext,
 ) -> BoxStream<'static, Response> {
     let request = prepare_request(request, state.services(), ctx);
+    state.schema().execute_stream(request).boxed()
+}
+
+/// `execute` for a subscription group's one operation (`ws/groups.rs`).
+pub(crate) fn execute_group(
+    state: &AppState,
+    request: Request,
+    ctx: RequestContext,
+) -> BoxStream<'static, Response> {
+    let request = prepare_group_request(request, state.services(), ctx);
     state.schema().execute_stream(request).boxed()
 }
 

@@ -34,6 +34,7 @@ use async_graphql::parser::types::{
     ExecutableDocument, OperationDefinition, OperationType, Selection,
 };
 use async_graphql::{Name, Request, Response, Value as ConstValue};
+use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde_json::Value;
@@ -195,6 +196,15 @@ enum Offer {
     Gone,
 }
 
+/// A member's `next` message: its prefix, the payload every member shares, then `}`.
+fn next_message(prefix: &str, payload: &str) -> Utf8Bytes {
+    let mut text = String::with_capacity(prefix.len() + payload.len() + 1);
+    text.push_str(prefix);
+    text.push_str(payload);
+    text.push('}');
+    text.into()
+}
+
 fn written(offered: Offered, counters: &Counters) -> Offer {
     match offered {
         Offered::Kept => {
@@ -234,11 +244,8 @@ impl Member {
         if !self.takes(output) {
             return Offer::Kept;
         }
-        let offer = written(
-            self.writer
-                .offer(&self.prefix, &output.payload, output.event),
-            counters,
-        );
+        let frame = next_message(&self.prefix, &output.payload);
+        let offer = written(self.writer.offer(&frame, output.event), counters);
         if matches!(offer, Offer::Kept) {
             self.last = output.seq;
         }
@@ -345,15 +352,24 @@ impl Group {
                 })
                 .collect()
         };
+        // Members of one dialect with the same subscription id get the same bytes: the
+        // message is built once for them, not once per member.
+        let mut built: Option<(Arc<str>, Utf8Bytes)> = None;
         let refused: Vec<(Write, Offer)> = writes
             .into_iter()
             .filter_map(|write| {
                 if write.left.load(Ordering::Acquire) {
                     return None;
                 }
-                let offered = write
-                    .writer
-                    .offer(&write.prefix, &output.payload, output.event);
+                let frame = match &built {
+                    Some((prefix, frame)) if **prefix == *write.prefix => frame.clone(),
+                    _ => {
+                        let frame = next_message(&write.prefix, &output.payload);
+                        built = Some((Arc::clone(&write.prefix), frame.clone()));
+                        frame
+                    }
+                };
+                let offered = write.writer.offer(&frame, output.event);
                 match written(offered, &registry.counters) {
                     Offer::Kept => None,
                     refused => Some((write, refused)),

@@ -90,11 +90,10 @@ pub(super) enum Outgoing {
     Text(String),
     /// A subscription event (`next`): counted in the metrics once it is on the wire.
     Event(String),
-    /// A group's response for one member: `prefix` (the member's `next` up to its payload),
-    /// then the payload every member shares, then `}`. Counted once on the wire when `event`.
-    Shared {
-        prefix: Arc<str>,
-        payload: Arc<str>,
+    /// A group's whole `next` message for one member (its bytes shared with the other members
+    /// whose message is the same). Counted once on the wire when `event`.
+    Frame {
+        text: Utf8Bytes,
         event: bool,
     },
     /// The operation's last message (`complete` or `error`): the connection forgets the id
@@ -279,12 +278,8 @@ impl Session {
                             if !self.send(&writer, text).await { break None; }
                             self.state.metrics().event_delivered();
                         }
-                        Outgoing::Shared { prefix, payload, event } => {
-                            let mut text = String::with_capacity(prefix.len() + payload.len() + 1);
-                            text.push_str(&prefix);
-                            text.push_str(&payload);
-                            text.push('}');
-                            if !self.send(&writer, text).await { break None; }
+                        Outgoing::Frame { text, event } => {
+                            if !self.write(&writer, Some(Message::Text(text))).await { break None; }
                             if event {
                                 self.state.metrics().event_delivered();
                             }
@@ -590,7 +585,7 @@ impl Operation {
             state.services().subscription_gauge(),
             prefix,
             Arc::clone(&self.writer),
-            |feed| streamed::execute(state, request.data(feed), ctx.clone()),
+            |feed| streamed::execute_group(state, request.data(feed), ctx.clone()),
         );
         if membership.needs_start {
             match state.services().live_start().await {

@@ -16,10 +16,10 @@
 
 use super::session::Outgoing;
 use crate::http::AppState;
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::SinkExt as _;
 use futures::stream::SplitSink;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -64,23 +64,20 @@ impl SocketWriter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A group's output for this socket: `prefix`, the shared `payload`, then `}`.
-    pub(super) fn offer(&self, prefix: &Arc<str>, payload: &Arc<str>, event: bool) -> Offered {
+    /// A group's output for this socket: its whole `next` message (`frame` shares its bytes
+    /// with every member whose message is the same).
+    pub(super) fn offer(&self, frame: &Utf8Bytes, event: bool) -> Offered {
         let mut state = self.lock();
         if !state.behind {
             let Some(sink) = state.sink.as_mut() else {
                 return Offered::Gone;
             };
-            let mut text = String::with_capacity(prefix.len() + payload.len() + 1);
-            text.push_str(prefix);
-            text.push_str(payload);
-            text.push('}');
             // Nobody is woken by this context: what the socket does not take now, the session
             // takes over (its own polls register its own waker).
             let mut cx = Context::from_waker(Waker::noop());
             match sink.poll_ready_unpin(&mut cx) {
                 Poll::Ready(Ok(())) => {
-                    if sink.start_send_unpin(Message::Text(text.into())).is_err() {
+                    if sink.start_send_unpin(Message::Text(frame.clone())).is_err() {
                         return Offered::Gone;
                     }
                     if event {
@@ -105,9 +102,8 @@ impl SocketWriter {
             }
         }
         state.behind = true;
-        let message = Outgoing::Shared {
-            prefix: Arc::clone(prefix),
-            payload: Arc::clone(payload),
+        let message = Outgoing::Frame {
+            text: frame.clone(),
             event,
         };
         match self.queue.try_send(message) {
