@@ -260,8 +260,14 @@ pub(crate) fn text(state: &AppState) -> String {
     counter(
         &mut out,
         "escrowgrid_subscription_group_deliveries_total",
-        "Group events queued for a member's socket (a member skips those before its own start).",
+        "Group events written or queued to a member's socket (a member skips those before its own start).",
         groups.deliveries,
+    );
+    counter(
+        &mut out,
+        "escrowgrid_subscription_group_written_total",
+        "Of those, written to the socket by the group itself rather than through the socket's queue.",
+        groups.written,
     );
     counter(
         &mut out,

@@ -207,7 +207,12 @@ fn next_message(prefix: &str, payload: &str) -> Utf8Bytes {
 
 fn written(offered: Offered, counters: &Counters) -> Offer {
     match offered {
-        Offered::Kept => {
+        Offered::Written => {
+            counters.deliveries.fetch_add(1, Ordering::Relaxed);
+            counters.written.fetch_add(1, Ordering::Relaxed);
+            Offer::Kept
+        }
+        Offered::Queued => {
             counters.deliveries.fetch_add(1, Ordering::Relaxed);
             Offer::Kept
         }
@@ -443,8 +448,11 @@ impl FeedObserver for Observer {
 struct Counters {
     /// Events resolved by groups (one per group and event).
     resolved: AtomicU64,
-    /// Outputs queued for members' sockets.
+    /// Outputs written or queued to members' sockets.
     deliveries: AtomicU64,
+    /// Of those, written whole to the socket by the group itself (not left to the socket's
+    /// task).
+    written: AtomicU64,
     /// Members that fell behind and went on alone.
     detached: AtomicU64,
 }
@@ -485,6 +493,7 @@ pub(crate) struct GroupStats {
     pub(crate) members: u64,
     pub(crate) resolved: u64,
     pub(crate) deliveries: u64,
+    pub(crate) written: u64,
     pub(crate) detached: u64,
 }
 
@@ -517,6 +526,7 @@ impl Groups {
             members: u64::try_from(members).unwrap_or(u64::MAX),
             resolved: counters.resolved.load(Ordering::Relaxed),
             deliveries: counters.deliveries.load(Ordering::Relaxed),
+            written: counters.written.load(Ordering::Relaxed),
             detached: counters.detached.load(Ordering::Relaxed),
         }
     }

@@ -40,8 +40,10 @@ pub(super) struct SocketWriter {
 
 /// What became of a group's output.
 pub(super) enum Offered {
-    /// Written, or queued behind earlier messages.
-    Kept,
+    /// Written to the socket, whole.
+    Written,
+    /// Left to the session: queued behind earlier messages, or buffered for it to flush.
+    Queued,
     /// The queue is full: the member must catch up on its own.
     Full,
     /// The socket is gone.
@@ -84,7 +86,7 @@ impl SocketWriter {
                         self.app.metrics().event_delivered();
                     }
                     return match sink.poll_flush_unpin(&mut cx) {
-                        Poll::Ready(Ok(())) => Offered::Kept,
+                        Poll::Ready(Ok(())) => Offered::Written,
                         Poll::Ready(Err(_)) => Offered::Gone,
                         Poll::Pending => {
                             state.behind = true;
@@ -92,7 +94,7 @@ impl SocketWriter {
                             // queue flushes anyway, with the next message it sends.
                             match self.queue.try_send(Outgoing::Flush) {
                                 Err(TrySendError::Closed(_)) => Offered::Gone,
-                                Ok(()) | Err(TrySendError::Full(_)) => Offered::Kept,
+                                Ok(()) | Err(TrySendError::Full(_)) => Offered::Queued,
                             }
                         }
                     };
@@ -107,7 +109,7 @@ impl SocketWriter {
             event,
         };
         match self.queue.try_send(message) {
-            Ok(()) => Offered::Kept,
+            Ok(()) => Offered::Queued,
             Err(TrySendError::Full(_)) => Offered::Full,
             Err(TrySendError::Closed(_)) => Offered::Gone,
         }

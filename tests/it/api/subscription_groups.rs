@@ -392,3 +392,44 @@ async fn a_member_that_stops_reading_holds_nobody_back_and_catches_up_in_order()
         assert_eq!(marker["version"], last + 1, "{marker}");
     }
 }
+
+/// A group writes its members' frames to their sockets itself, not through each socket's
+/// queue and task, and for every member of a pass: more members than tokio's cooperative
+/// budget allows socket operations in one task turn (about 128), which once turned all but
+/// the first writes of a pass into queued ones without any test noticing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_writes_every_member_s_frame_to_its_socket_itself() {
+    const MEMBERS: u64 = 150;
+    let app = TestApp::new(super::support::TestStore::memory())
+        .spawn()
+        .await;
+    let api = app.api();
+    let tenant = seed_tenant(&api, "Acme Bank").await;
+    let mut sockets = Vec::new();
+    for _ in 0..MEMBERS {
+        let mut ws = app.connect_with_key(&tenant.admin_key).await;
+        ws.subscribe("events", NESTED, json!({})).await;
+        sockets.push(ws);
+    }
+    wait_for_groups(&app, 1, MEMBERS).await;
+    let before = (
+        metric(&app, "escrowgrid_subscription_group_deliveries_total").await,
+        metric(&app, "escrowgrid_subscription_group_written_total").await,
+    );
+
+    let p = api
+        .create_position(&tenant.admin_key, &tenant.asset_id)
+        .await;
+    for ws in &mut sockets {
+        ws.expect_exactly(&[("events", (p.clone(), 1))]).await;
+    }
+    let after = (
+        metric(&app, "escrowgrid_subscription_group_deliveries_total").await,
+        metric(&app, "escrowgrid_subscription_group_written_total").await,
+    );
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (MEMBERS, MEMBERS),
+        "(delivered, of which written directly)"
+    );
+}
