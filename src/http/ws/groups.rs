@@ -14,8 +14,12 @@
 //! buffered and filtered once its start is known). Outputs come in log order, so skipping
 //! what is at or below the last point sent leaves no gap and no duplicate.
 //!
-//! A member that falls behind never stalls the others: outputs are offered to its socket's
-//! queue without waiting, and when the queue is full the member leaves the group and catches
+//! Delivery. The group writes each member's message to its socket itself when the socket
+//! takes it at once and nothing is queued for it, and otherwise hands it to the socket's queue
+//! (`writer.rs`); a pass over the members writes without the group's lock.
+//!
+//! A member that falls behind never stalls the others: outputs are written or queued without
+//! waiting, and when the socket's queue is full the member leaves the group and catches
 //! up on its own, from the log after the last event it was sent (replay, then live, as a
 //! subscription with `after`), skipping its already-committed events; it stays alone after
 //! that. Its socket still closes when a frame cannot be written for `WS_SEND_TIMEOUT_MS`.
