@@ -100,6 +100,13 @@ fn builder(
 
 /// The SDL clients see; `schema.graphql` is this text.
 #[must_use]
+/// The SDL, built once for the checks that read the schema's types at start-up
+/// (`input_lists`, `variable_types`); building a schema is not free.
+pub(crate) fn shared_sdl() -> &'static str {
+    static SDL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SDL.get_or_init(sdl)
+}
+
 pub fn sdl() -> String {
     Schema::build(
         query::QueryRoot,

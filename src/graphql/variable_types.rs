@@ -39,7 +39,7 @@ impl VariableTypes {
     /// The types of this crate's schema, read from its SDL on first use.
     pub(crate) fn of_schema() -> Arc<Self> {
         static TYPES: OnceLock<Arc<VariableTypes>> = OnceLock::new();
-        Arc::clone(TYPES.get_or_init(|| Arc::new(Self::from_sdl(&crate::graphql::sdl()))))
+        Arc::clone(TYPES.get_or_init(|| Arc::new(Self::from_sdl(crate::graphql::shared_sdl()))))
     }
 
     /// An SDL that does not parse knows no types, so every input object and enum variable
@@ -96,13 +96,14 @@ impl VariableTypes {
     }
 
     /// Whether every given value fits its declared type (`declared` from `declared_variables`).
-    /// A null at the top level is left to validation (whether it is allowed depends on the
-    /// argument it lands in); a variable left out is not checked by that rule either.
+    /// A null at the top level is left to validation (`fits` refuses it: whether it is allowed
+    /// depends on the argument it lands in); a variable left out is not checked by that rule
+    /// either.
     pub(crate) fn all_fit(&self, declared: &[(Name, Type)], variables: &Variables) -> bool {
         declared.iter().all(|(name, declared)| {
             variables
                 .get(name)
-                .is_none_or(|value| !matches!(value, Value::Null) && self.fits(declared, value))
+                .is_none_or(|value| self.fits(declared, value))
         })
     }
 

@@ -35,7 +35,7 @@ impl InputShapes {
     /// The shapes of this crate's schema, read from its SDL on first use.
     pub(crate) fn of_schema() -> Arc<Self> {
         static SHAPES: OnceLock<Arc<InputShapes>> = OnceLock::new();
-        Arc::clone(SHAPES.get_or_init(|| Arc::new(Self::from_sdl(&crate::graphql::sdl()))))
+        Arc::clone(SHAPES.get_or_init(|| Arc::new(Self::from_sdl(crate::graphql::shared_sdl()))))
     }
 
     /// An SDL that does not parse yields no shapes (and so no list checks), logged loudly:
